@@ -1,0 +1,1 @@
+"""The adapter protocol, one module per transport, routing, and the bank simulator."""

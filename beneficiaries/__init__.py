@@ -1,0 +1,1 @@
+"""Programmes, beneficiaries, list importers, validation rules and the population registry."""

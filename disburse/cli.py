@@ -1,0 +1,100 @@
+"""The ``disburse`` command line: a Flask click group with one sub-group per area.
+
+Each command is an entry point: it opens a unit of work, calls a service and prints. A
+``DomainError`` becomes one line on stderr and exit status 1; an unexpected error is logged
+with its traceback to the log directory and the user sees one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, FlaskGroup
+
+from disburse.app import create_app, services
+from disburse.clock import utcnow
+from disburse.errors import DomainError
+from disburse.uow import unit_of_work
+
+
+class DisburseGroup(FlaskGroup):
+    """FlaskGroup that turns errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DomainError as error:
+            click.echo(f"Error: {error.one_line()}", err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception:
+            if os.environ.get("DISBURSE_DEBUG"):
+                raise
+            where = _log_unexpected()
+            click.echo(f"Error: internal error; the details were logged to {where}", err=True)
+            ctx.exit(2)
+
+
+def _log_unexpected() -> str:
+    from disburse.config import Settings
+
+    log_dir = Settings.from_env().log_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "errors.log"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"--- {utcnow().isoformat()} {' '.join(sys.argv)}\n")
+        handle.write(traceback.format_exc())
+    return str(path)
+
+
+def _make_app() -> Flask:
+    return create_app()
+
+
+cli = DisburseGroup(
+    name="disburse",
+    create_app=_make_app,
+    add_default_commands=True,
+    add_version_option=False,
+    load_dotenv=False,
+    help="disburse: non-cash social-security payments (Đề án 06).",
+)
+
+
+def actor_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the ``--actor USER`` option every state-changing command takes."""
+    return click.option("--actor", default="cli", show_default=True,
+                        help="user name recorded in the audit trail")(func)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON (dates and paths as strings)."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _register() -> None:
+    from disburse.cli_core import audit_group, db_group, keys_group, users_group
+
+    groups: list[AppGroup | click.Group] = [db_group, users_group, keys_group, audit_group]
+    for group in groups:
+        cli.add_command(group)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING)
+    cli.main(prog_name="disburse")
+
+
+_register()
+
+__all__ = ["actor_option", "cli", "echo_json", "main", "services", "unit_of_work"]

@@ -1,0 +1,131 @@
+"""CLI commands of the application shell: db, users, keys and audit."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from alembic import command
+from flask.cli import AppGroup
+
+from disburse import audit, users
+from disburse.app import services
+from disburse.errors import ValidationFailed
+from disburse.keyring import Keyring, reencrypt_all
+from disburse.uow import unit_of_work
+from migrations import alembic_config
+
+db_group = AppGroup("db", help="Database schema migrations (Alembic).")
+users_group = AppGroup("users", help="Users and their roles.")
+keys_group = AppGroup("keys", help="Encryption keys for personal data at rest.")
+audit_group = AppGroup("audit", help="The hash-chained audit trail.")
+
+
+def _run_alembic(action: str, *args: str) -> None:
+    svc = services()
+    config = alembic_config(svc.settings.database_url)
+    with svc.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, *args)
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Upgrade the database schema to REVISION (default: head)."""
+    _run_alembic("upgrade", revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision", default="-1")
+def db_downgrade(revision: str) -> None:
+    """Downgrade the database schema to REVISION (default: one step back)."""
+    _run_alembic("downgrade", revision)
+    click.echo(f"database downgraded to {revision}")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Show the schema revision the database is at."""
+    _run_alembic("current")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--role", "role", required=True, type=click.Choice([r.value for r in users.Role]))
+@click.option("--bank", "bank_bin", default=None, help="BIN of the bank (role bank only)")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--actor", default="cli", show_default=True)
+def users_add(name: str, role: str, bank_bin: str | None, password_stdin: bool,
+              actor: str) -> None:
+    """Add user NAME with ROLE; the password is prompted for or read from stdin."""
+    password = _read_password(password_stdin)
+    if not password:
+        raise ValidationFailed("no password given")
+    with unit_of_work(services().session_factory) as session:
+        user = users.add_user(session, name, users.Role(role), password, actor=actor,
+                              bank_bin=bank_bin)
+        click.echo(f"added user {user.name} ({user.role})")
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """List users with their role and whether they are active."""
+    with unit_of_work(services().session_factory) as session:
+        for user in users.list_users(session):
+            state = "active" if user.active else "disabled"
+            scope = f" bank={user.bank_bin}" if user.bank_bin else ""
+            click.echo(f"{user.name}\t{user.role}{scope}\t{state}")
+
+
+@users_group.command("disable")
+@click.argument("name")
+@click.option("--actor", default="cli", show_default=True)
+def users_disable(name: str, actor: str) -> None:
+    """Disable user NAME."""
+    with unit_of_work(services().session_factory) as session:
+        users.disable_user(session, name, actor=actor)
+        click.echo(f"disabled user {name}")
+
+
+@keys_group.command("init")
+def keys_init() -> None:
+    """Create the keyring in DISBURSE_KEY_DIR (files mode 0600)."""
+    svc = services()
+    Keyring.init(svc.settings.key_dir)
+    svc.reset_keyring()
+    click.echo(f"keyring created in {svc.settings.key_dir}")
+
+
+@keys_group.command("rotate")
+@click.option("--actor", default="cli", show_default=True)
+def keys_rotate(actor: str) -> None:
+    """Add a new data-key version and re-encrypt all personal data with it."""
+    svc = services()
+    keyring = svc.keyring().add_version(svc.settings.key_dir)
+    svc.reset_keyring()
+    with unit_of_work(svc.session_factory) as session:
+        count = reencrypt_all(session, keyring)
+        audit.record(session, actor=actor, action="keys.rotate", object_type="keyring",
+                     object_id=str(keyring.current), detail={"reencrypted": count})
+    click.echo(f"key version {keyring.current} is current; re-encrypted {count} values")
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit 1 naming the first broken entry."""
+    with unit_of_work(services().session_factory) as session:
+        report = audit.verify_chain(session)
+    if report.broken is not None:
+        click.echo(f"audit chain BROKEN at entry {report.broken.seq}: {report.broken.reason} "
+                   f"({report.checked} entries before it hold)", err=True)
+        sys.exit(1)
+    click.echo(f"audit chain intact: {report.checked} entries")

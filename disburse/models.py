@@ -1,0 +1,10 @@
+"""Import every model module so ``Base.metadata`` knows every table (for Alembic)."""
+
+from __future__ import annotations
+
+from disburse import audit, users
+from disburse.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["audit", "metadata", "users"]

@@ -1,0 +1,1 @@
+"""Return-file parsers, matching, exceptions, cashless metrics and reports."""
