@@ -36,6 +36,9 @@ class DisburseGroup(FlaskGroup):
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # output piped into `head` and closed: not an error
+            sys.stderr.close()
+            ctx.exit(0)
         except Exception:
             if os.environ.get("DISBURSE_DEBUG"):
                 raise
@@ -82,9 +85,12 @@ def echo_json(data: Any) -> None:
 
 
 def _register() -> None:
+    from beneficiaries.cli import beneficiaries_group
+    from beneficiaries.popdb.cli import popdb
     from disburse.cli_core import audit_group, db_group, keys_group, users_group
 
-    groups: list[AppGroup | click.Group] = [db_group, users_group, keys_group, audit_group]
+    groups: list[AppGroup | click.Group] = [db_group, users_group, keys_group, audit_group,
+                                            beneficiaries_group, popdb]
     for group in groups:
         cli.add_command(group)
 

@@ -1,0 +1,203 @@
+"""Read beneficiary lists (CSV or XLSX) into raw rows keyed by canonical field names.
+
+Reading is streamed in chunks. Everything is read as text (pandas with ``dtype=str`` for CSV,
+openpyxl cell values for XLSX, where a real Excel date stays a date and a number stays visibly
+a number so that a lost leading zero can be reported). Problems with the file as a whole
+(unreadable, wrong encoding, missing columns) raise ``ListFileError``; row problems are left to
+validation.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import load_workbook
+
+from beneficiaries.columns import LIST_COLUMNS, OPTIONAL_COLUMNS
+from disburse.errors import ValidationFailed
+
+Cell = str | date | datetime | None
+#: The first data row as a spreadsheet user counts it (the header is row 1).
+FIRST_DATA_ROW = 2
+
+
+class ListFileError(ValidationFailed):
+    """The file cannot be read as a beneficiary list at all; nothing from it is used."""
+
+    code = "list_file_unreadable"
+    title = "List file rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One data row: its spreadsheet row number and its cells by canonical field."""
+
+    row: int
+    cells: dict[str, Cell]
+
+
+@dataclass
+class ListLayout:
+    """How the file's header maps to canonical fields."""
+
+    lang: str
+    headers: dict[str, str]  # canonical field -> header as written in the file
+    positions: dict[str, int]  # canonical field -> 0-based column index
+    ignored: list[str] = field(default_factory=list)
+
+
+def _header_key(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
+
+
+_HEADER_TO_FIELD: dict[str, tuple[str, str]] = {
+    _header_key(header): (name, lang)
+    for name, pair in LIST_COLUMNS.items()
+    for header, lang in zip(pair, ("en", "vi"), strict=True)
+} | {_header_key(name): (name, "en") for name in LIST_COLUMNS}
+
+
+def map_headers(file_name: str, header_row: list[Any]) -> ListLayout:
+    """Map a header row to canonical fields (English or Vietnamese template).
+
+    Raises:
+        ListFileError: duplicate or missing required columns.
+    """
+    headers: dict[str, str] = {}
+    positions: dict[str, int] = {}
+    langs: list[str] = []
+    ignored: list[str] = []
+    for index, raw in enumerate(header_row):
+        text = "" if raw is None else str(raw).lstrip("\ufeff")
+        found = _HEADER_TO_FIELD.get(_header_key(text))
+        if found is None:
+            if text.strip():
+                ignored.append(text)
+            continue
+        name, lang = found
+        if name in headers:
+            raise ListFileError(f"{file_name}: row 1: column {text!r} appears twice")
+        headers[name], positions[name] = text, index
+        langs.append(lang)
+    missing = [LIST_COLUMNS[n][0] + " / " + LIST_COLUMNS[n][1]
+               for n in LIST_COLUMNS if n not in headers and n not in OPTIONAL_COLUMNS]
+    if missing:
+        raise ListFileError(
+            f"{file_name}: row 1: missing required column(s): {'; '.join(missing)}. "
+            "Download the template with `disburse beneficiaries template`."
+        )
+    lang = "vi" if langs.count("vi") >= langs.count("en") else "en"
+    return ListLayout(lang, headers, positions, ignored)
+
+
+def read_list(path: Path, *, chunk_size: int = 20_000,
+              display_name: str | None = None) -> tuple[ListLayout, Iterator[list[RawRow]]]:
+    """Open a list and return its layout and an iterator of row chunks.
+
+    Raises:
+        ListFileError: the file is not a readable CSV/XLSX list (checked before any row).
+    """
+    name = display_name or path.name
+    suffix = path.suffix.lower()
+    if suffix in {".xlsx", ".xlsm"}:
+        return _read_xlsx(path, name, chunk_size)
+    if suffix in {".csv", ".txt"}:
+        return _read_csv(path, name, chunk_size)
+    raise ListFileError(f"{name}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
+
+
+def _sniff_delimiter(path: Path, name: str) -> str:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+    except UnicodeDecodeError:
+        raise ListFileError(
+            f"{name}: row 1: the file is not UTF-8 text; save it as 'CSV UTF-8' and retry"
+        ) from None
+    if not first.strip():
+        raise ListFileError(f"{name}: row 1: the file is empty")
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    return max(counts, key=lambda d: counts[d])
+
+
+def _read_csv(path: Path, name: str, chunk_size: int
+              ) -> tuple[ListLayout, Iterator[list[RawRow]]]:
+    delimiter = _sniff_delimiter(path, name)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=delimiter))
+    layout = map_headers(name, header)
+    return layout, _csv_chunks(path, name, delimiter, layout.positions, chunk_size)
+
+
+def _csv_chunks(path: Path, name: str, delimiter: str, positions: dict[str, int],
+                chunk_size: int) -> Iterator[list[RawRow]]:
+    reader = pd.read_csv(
+        path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
+        sep=delimiter, header=0, chunksize=chunk_size, skip_blank_lines=True,
+        usecols=sorted(positions.values()),
+    )
+    fields = sorted(positions, key=lambda f: positions[f])
+    try:
+        for frame in reader:
+            rows = frame.itertuples(index=True, name=None)
+            yield [RawRow(int(idx) + FIRST_DATA_ROW, dict(zip(fields, values, strict=True)))
+                   for idx, *values in rows]
+    except UnicodeDecodeError as error:
+        raise ListFileError(
+            f"{name}: the file is not UTF-8 text (byte {error.start}); save it as 'CSV UTF-8'"
+        ) from None
+    except (pd.errors.ParserError, ValueError) as error:
+        raise ListFileError(f"{name}: malformed CSV: {error}") from None
+
+
+def _xlsx_cell(value: Any) -> Cell:
+    if value is None or isinstance(value, str | date):
+        return value
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _read_xlsx(path: Path, name: str, chunk_size: int
+               ) -> tuple[ListLayout, Iterator[list[RawRow]]]:
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many types for a damaged file
+        raise ListFileError(f"{name}: not a readable .xlsx workbook ({error})") from None
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = next(rows, None)
+    if header is None:
+        raise ListFileError(f"{name}: row 1: the first sheet is empty")
+    layout = map_headers(name, list(header))
+    return layout, _xlsx_chunks(workbook, rows, layout.positions, chunk_size)
+
+
+def _xlsx_chunks(workbook: Any, rows: Iterator[tuple[Any, ...]], positions: dict[str, int],
+                 chunk_size: int) -> Iterator[list[RawRow]]:
+    chunk: list[RawRow] = []
+    try:
+        for number, values in enumerate(rows, start=FIRST_DATA_ROW):
+            cells = {f: _xlsx_cell(values[i]) if i < len(values) else None
+                     for f, i in positions.items()}
+            if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells.values()):
+                continue
+            chunk.append(RawRow(number, cells))
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+    finally:
+        workbook.close()

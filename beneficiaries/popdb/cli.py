@@ -1,0 +1,100 @@
+"""``popdb`` commands: load a population CSV and serve the reference registry over HTTP.
+
+The lead registers the group as ``disburse popdb``; ``python -m beneficiaries.popdb`` runs it
+on its own, which is how the end-to-end tests start a real registry process.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+import click
+from werkzeug.serving import make_server
+
+from beneficiaries.popdb.app import create_popdb_app
+from beneficiaries.popdb.store import LoadReport, load_population
+
+_DATA = click.Path(exists=True, dir_okay=False, path_type=Path)
+_DB = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group(name="popdb")
+def popdb() -> None:
+    """Reference population registry (stands in for the national population database)."""
+
+
+def _load_or_fail(data: Path, db: Path) -> LoadReport:
+    """Load the CSV; on bad rows print every error and exit non-zero (no traceback)."""
+    report = load_population(data, db)
+    if not report.ok:
+        for error in report.errors:
+            click.echo(f"error: {error}", err=True)
+        raise click.ClickException(
+            f"{data}: {len(report.errors)} error(s) shown; the load was rejected and "
+            "nothing was loaded"
+        )
+    return report
+
+
+@popdb.command("load")
+@click.option("--data", required=True, type=_DATA, help="Population CSV to load.")
+@click.option("--db", required=True, type=_DB, help="SQLite database to create or replace.")
+def load_command(data: Path, db: Path) -> None:
+    """Load a population CSV into a SQLite database (all rows or none)."""
+    report = _load_or_fail(data, db)
+    click.echo(f"loaded {report.records} records into {db}")
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM into a normal exit so the temporary database is cleaned up.
+    raise SystemExit(0)
+
+
+@popdb.command("serve")
+@click.option("--data", required=True, type=_DATA, help="Population CSV to load at start.")
+@click.option("--port", required=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--token", required=True, envvar="POPDB_TOKEN", help="Bearer token clients send.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--db", type=_DB, default=None, help="Database file (default: a temporary one).")
+@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--max-body-bytes", default=256 * 1024, show_default=True,
+              type=click.IntRange(1024, 64 * 1024 * 1024))
+@click.option("--faults", is_flag=True, help="Enable /_faults for tests (never in production).")
+@click.option("--access-log", is_flag=True, help="Log every request to stderr.")
+def serve_command(
+    data: Path, port: int, token: str, host: str, db: Path | None, max_batch: int,
+    max_body_bytes: int, faults: bool, access_log: bool,
+) -> None:
+    """Load the CSV, then serve the registry until interrupted."""
+    if not token.strip():
+        raise click.BadParameter("must not be empty", param_hint="--token")
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    workdir = None if db is not None else Path(tempfile.mkdtemp(prefix="popdb-"))
+    db_path = db if db is not None else Path(str(workdir)) / "population.sqlite"
+    try:
+        report = _load_or_fail(data, db_path)
+        app = create_popdb_app(db_path, token.strip(), max_batch=max_batch,
+                               max_body_bytes=max_body_bytes, faults=faults)
+        logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else logging.WARNING)
+        try:
+            server = make_server(host, port, app, threaded=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+        click.echo(f"popdb listening on http://{host}:{server.server_port} "
+                   f"({report.records} records)")
+        sys.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)

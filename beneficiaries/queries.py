@@ -1,0 +1,96 @@
+"""Read-side queries of the registry: filtered pages and one beneficiary with its history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
+from disburse import audit
+from disburse.errors import NotFound
+from disburse.keyring import Keyring
+
+
+@dataclass(frozen=True)
+class BeneficiaryFilter:
+    """Optional filters; None means any."""
+
+    programme: str | None = None
+    province: str | None = None
+    commune: str | None = None
+    status: str | None = None
+    channel: str | None = None
+
+
+def mask(value: str | None) -> str | None:
+    """Mask all but the first 4 and last 3 characters: 0791*****567."""
+    if value is None:
+        return None
+    return value[:4] + "*" * max(len(value) - 7, 0) + value[-3:] if len(value) > 7 else "***"
+
+
+def _summary(b: Beneficiary, keyring: Keyring) -> dict[str, Any]:
+    account = keyring.decrypt("account_number", b.account_enc) if b.account_enc else None
+    return {
+        "id": b.id, "programme": b.programme,
+        "citizen_id": mask(keyring.decrypt("citizen_id", b.citizen_id_enc)),
+        "full_name": b.full_name, "date_of_birth": b.date_of_birth.isoformat(),
+        "gender": b.gender, "province_code": b.province_code, "commune_code": b.commune_code,
+        "locality_version": b.locality_version, "monthly_amount": b.monthly_amount,
+        "coefficient_x100": b.coefficient_x100, "channel": b.channel, "bank_bin": b.bank_bin,
+        "account_number": mask(account), "account_holder": b.account_holder,
+        "status": b.status, "status_reason": b.status_reason, "review_flags": b.review_flags,
+        "source": {"import_id": b.source_import_id, "row": b.source_row},
+        "version": b.version,
+    }
+
+
+def list_beneficiaries(session: Session, keyring: Keyring, filters: BeneficiaryFilter, *,
+                       limit: int, offset: int) -> dict[str, Any]:
+    """Return one page of beneficiaries, ordered by id, with the total count."""
+    conditions = [
+        column == value for column, value in (
+            (Beneficiary.programme, filters.programme), (Beneficiary.province_code,
+                                                         filters.province),
+            (Beneficiary.commune_code, filters.commune), (Beneficiary.status, filters.status),
+            (Beneficiary.channel, filters.channel),
+        ) if value is not None
+    ]
+    total = session.execute(select(func.count()).select_from(Beneficiary).where(*conditions)
+                            ).scalar_one()
+    rows = session.execute(select(Beneficiary).where(*conditions).order_by(Beneficiary.id)
+                           .limit(limit).offset(offset)).scalars()
+    return {"total": total, "limit": limit, "offset": offset,
+            "items": [_summary(b, keyring) for b in rows]}
+
+
+def show_beneficiary(session: Session, keyring: Keyring, beneficiary_id: int, *,
+                     reveal: bool = False, actor: str = "") -> dict[str, Any]:
+    """Return one beneficiary with its history; ``reveal`` unmasks IDs and is audited."""
+    b = session.get(Beneficiary, beneficiary_id)
+    if b is None:
+        raise NotFound(f"no beneficiary {beneficiary_id}")
+    detail = _summary(b, keyring)
+    if reveal:
+        detail["citizen_id"] = keyring.decrypt("citizen_id", b.citizen_id_enc)
+        if b.account_enc:
+            detail["account_number"] = keyring.decrypt("account_number", b.account_enc)
+        audit.record(session, actor=actor, action="beneficiary.reveal",
+                     object_type="beneficiary", object_id=b.id)
+    history = session.execute(select(BeneficiaryHistory).where(
+        BeneficiaryHistory.beneficiary_id == b.id).order_by(BeneficiaryHistory.id)).scalars()
+    detail["history"] = [{"version": h.version, "change": h.change, "changed": h.changed,
+                          "actor": h.actor, "import_id": h.import_id, "reason": h.reason,
+                          "at": h.at.isoformat()} for h in history]
+    return detail
+
+
+def get_import(session: Session, import_id: int) -> ListImport:
+    """Return a list import by id."""
+    record = session.get(ListImport, import_id)
+    if record is None:
+        raise NotFound(f"no list import {import_id}")
+    return record

@@ -1,0 +1,459 @@
+"""Use cases of the beneficiary registry: import a list, list and show beneficiaries.
+
+``import_list`` is one transaction (the caller's): rows are validated and written inside a
+savepoint, which is rolled back when the file is rejected as a whole. Services only flush.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from beneficiaries import bulk
+from beneficiaries.importers import ListFileError, ListLayout, RawRow, read_list
+from beneficiaries.models import (
+    LOCALITY_VERSION_2025,
+    Beneficiary,
+    BeneficiaryStatus,
+    ImportOutcome,
+    ListImport,
+)
+from beneficiaries.programmes import AmountRule, Programme, get_programme, rate_on
+from beneficiaries.report import (
+    ImportReport,
+    RowFinding,
+    write_rejected_xlsx,
+    write_report_json,
+)
+from beneficiaries.rules import RuleError, Severity
+from beneficiaries.validation import ValidationContext, ValidRow, validate_row
+from disburse import audit
+from disburse.clock import utcnow
+from disburse.keyring import Keyring
+
+#: Fields compared on re-import; a difference makes the row "updated".
+COMPARED_FIELDS = ("full_name", "date_of_birth", "gender", "province_code", "commune_code",
+                   "monthly_amount", "coefficient_x100", "channel", "bank_bin", "account_idx",
+                   "account_holder", "phone")
+_PII_FIELDS = {"account_idx": "account_number"}
+
+
+@dataclass
+class ImportOptions:
+    """How to import: all-or-nothing by default."""
+
+    accept_valid: bool = False
+    end_missing: bool = False
+    chunk_size: int = 20_000
+    store_dir: Path | None = None
+    display_name: str | None = None
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """Return the SHA-256 (hex) and size of a file, reading it in blocks."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _clean_key(value: Any) -> str:
+    return "".join(str(value or "").split()).replace("-", "").lstrip("'")
+
+
+def _prescan(layout: ListLayout, path: Path, opts: ImportOptions) -> tuple[set[str], set[str]]:
+    """Find citizen IDs and accounts that occur more than once in the file."""
+    ids: Counter[str] = Counter()
+    accounts: Counter[str] = Counter()
+    for chunk in read_list(path, chunk_size=opts.chunk_size, display_name=opts.display_name)[1]:
+        for raw in chunk:
+            ids[_clean_key(raw.cells.get("citizen_id"))] += 1
+            account = _clean_key(raw.cells.get("account_number"))
+            if account:
+                accounts[_clean_key(raw.cells.get("bank_bin")) + ":" + account] += 1
+    return ({k for k, n in ids.items() if n > 1 and k},
+            {k for k, n in accounts.items() if n > 1})
+
+
+@dataclass
+class _Run:
+    """State of one import while it streams through the file."""
+
+    session: Session
+    keyring: Keyring
+    programme: Programme
+    record: ListImport
+    report: ImportReport
+    layout: ListLayout
+    actor: str
+    duplicate_ids: set[str]
+    shared_accounts: set[str]
+    writing: bool = True
+    scopes: set[tuple[str, str]] = field(default_factory=set)
+    rejected_rows: list[RawRow] = field(default_factory=list)
+    findings_by_row: dict[int, list[RowFinding]] = field(default_factory=dict)
+
+    def note(self, row: int, errors: list[RuleError]) -> None:
+        for error in errors:
+            finding = RowFinding.of(self.report.file_name, row, self.layout.headers, error)
+            (self.report.errors if error.blocking else self.report.flags).append(finding)
+            self.findings_by_row.setdefault(row, []).append(finding)
+
+
+def import_list(session: Session, keyring: Keyring, path: Path, *, programme: str, actor: str,
+                today: date, options: ImportOptions | None = None) -> ImportReport:
+    """Import a beneficiary list for ``programme``.
+
+    Default all-or-nothing: any row error rejects the file and nothing is written. With
+    ``accept_valid`` the valid rows are written and the rest reported. The same file (same
+    SHA-256 and programme) applied before changes nothing. Absent beneficiaries of the
+    communes in the file are reported, and ended only with ``end_missing``.
+    """
+    opts = options or ImportOptions()
+    prog = get_programme(programme)
+    name = opts.display_name or path.name
+    sha, size = file_sha256(path)
+    mode = "accept_valid" if opts.accept_valid else "all_or_nothing"
+    report = ImportReport(None, prog.code, name, sha, ImportOutcome.APPLIED.value, mode)
+    record = ListImport(programme=prog.code, file_name=name, file_sha256=sha, file_size=size,
+                        actor=actor, at=utcnow(), accept_valid=opts.accept_valid,
+                        end_missing=opts.end_missing, outcome="pending", counts={})
+    session.add(record)
+    session.flush()
+    report.import_id = record.id
+    previous = _previous_application(session, prog.code, sha, record.id)
+    if previous is not None:
+        report.outcome, report.previous_import_id = ImportOutcome.DUPLICATE_FILE.value, previous
+        report.message = f"this file was already imported as import {previous}; nothing changed"
+    else:
+        _stream(session, keyring, path, prog, record, report, actor, today, opts)
+    _finish(session, record, report, path, opts, actor)
+    return report
+
+
+def _previous_application(session: Session, programme: str, sha: str, current: int) -> int | None:
+    return session.execute(
+        select(ListImport.id).where(
+            ListImport.programme == programme, ListImport.file_sha256 == sha,
+            ListImport.outcome == ImportOutcome.APPLIED.value, ListImport.id != current)
+        .order_by(ListImport.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def _stream(session: Session, keyring: Keyring, path: Path, prog: Programme,
+            record: ListImport, report: ImportReport, actor: str, today: date,
+            opts: ImportOptions) -> None:
+    try:
+        layout, chunks = read_list(path, chunk_size=opts.chunk_size,
+                                   display_name=opts.display_name)
+        duplicate_ids, shared = _prescan(layout, path, opts)
+    except ListFileError as error:
+        report.outcome, report.message = ImportOutcome.REJECTED.value, error.detail
+        return
+    report.ignored_columns = layout.ignored
+    base = None
+    if prog.amount_rule is AmountRule.RATE_X_COEFFICIENT and prog.rate_name:
+        base = rate_on(session, prog.rate_name, today).amount
+    ctx = ValidationContext(prog, today, base)
+    run = _Run(session, keyring, prog, record, report, layout, actor, duplicate_ids, shared)
+    savepoint = session.begin_nested()
+    try:
+        for chunk in chunks:
+            _process_chunk(run, chunk, ctx)
+    except ListFileError as error:
+        savepoint.rollback()
+        report.outcome, report.message = ImportOutcome.REJECTED.value, error.detail
+        return
+    if report.counts.rejected and not opts.accept_valid:
+        savepoint.rollback()
+        report.outcome = ImportOutcome.REJECTED.value
+        report.message = (f"file rejected: {report.counts.rejected} row(s) have errors; nothing "
+                          "was written (fix them, or import with --accept-valid)")
+        _zero_written(report)
+    else:
+        _absent(run, opts.end_missing)
+        bulk.history_for_added(session, record.id, actor)
+        savepoint.commit()
+        report.message = _applied_message(report)
+    _store_rejected(run, opts)
+
+
+def _zero_written(report: ImportReport) -> None:
+    report.counts.added = report.counts.updated = report.counts.unchanged = 0
+
+
+def _applied_message(report: ImportReport) -> str:
+    c = report.counts
+    text = (f"applied: {c.added} added, {c.updated} updated, {c.unchanged} unchanged, "
+            f"{c.rejected} rejected, {c.flagged} flagged for review, {c.absent} absent")
+    return text + (f", {c.ended} ended" if c.ended else "")
+
+
+def _process_chunk(run: _Run, chunk: list[RawRow], ctx: ValidationContext) -> None:
+    valid: list[tuple[RawRow, ValidRow]] = []
+    for raw in chunk:
+        run.report.counts.rows += 1
+        row, errors = validate_row(raw, ctx)
+        errors += _file_duplicates(run, raw, row)
+        run.note(raw.row, errors)
+        if row is None or any(e.blocking for e in errors):
+            run.report.counts.rejected += 1
+            run.rejected_rows.append(raw)
+        else:
+            valid.append((raw, row))
+    _apply_valid(run, valid)
+
+
+def _file_duplicates(run: _Run, raw: RawRow, row: ValidRow | None) -> list[RuleError]:
+    found: list[RuleError] = []
+    if _clean_key(raw.cells.get("citizen_id")) in run.duplicate_ids:
+        found.append(RuleError(
+            "duplicate_in_file", "citizen_id",
+            "This citizen ID appears on more than one row of the file; every such row is refused.",
+            "Số CCCD xuất hiện ở nhiều dòng trong tệp; tất cả các dòng đó bị từ chối."))
+    account = _clean_key(raw.cells.get("account_number"))
+    key = _clean_key(raw.cells.get("bank_bin")) + ":" + account
+    if row is not None and account and key in run.shared_accounts:
+        found.append(RuleError(
+            "account_shared", "account_number",
+            "The same account is given for several beneficiaries in this file.",
+            "Cùng một số tài khoản được khai cho nhiều người thụ hưởng trong tệp.",
+            Severity.REVIEW))
+    return found
+
+
+def _apply_valid(run: _Run, pairs: list[tuple[RawRow, ValidRow]]) -> None:
+    if not pairs:
+        return
+    rows = [row for _, row in pairs]
+    raw_by_row = {raw.row: raw for raw, _ in pairs}
+    keyring, session = run.keyring, run.session
+    idx = {r.row: keyring.blind_index("citizen_id", r.citizen_id) for r in rows}
+    existing = {
+        b.citizen_id_idx: b for b in session.execute(
+            select(Beneficiary).where(Beneficiary.programme == run.programme.code,
+                                      Beneficiary.citizen_id_idx.in_(list(idx.values())))
+        ).scalars()
+    }
+    shared_in_db = _accounts_in_use(run, rows, idx)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    seen: list[int] = []
+    for row in rows:
+        values = _values(run, row, idx[row.row])
+        flags = list(row.flags)
+        if values["account_idx"] and values["account_idx"] in shared_in_db.get(idx[row.row], ()):
+            flags.append("account_shared")
+            run.note(row.row, [_shared_account_flag()])
+        if flags:
+            run.report.counts.flagged += 1
+        current = existing.get(idx[row.row])
+        if current is None:
+            inserts.append(_new_row(run, row, values, flags))
+            run.report.counts.added += 1
+        elif _conflicting_source(current, row):
+            run.note(row.row, [_programme_duplicate(current)])
+            run.report.counts.rejected += 1
+            run.rejected_rows.append(raw_by_row[row.row])
+            continue
+        else:
+            _update_or_keep(run, current, values, flags, updates, history, seen)
+        run.scopes.add((row.province_code, row.commune_code))
+    if run.report.counts.rejected and not run.record.accept_valid:
+        return  # the file will be rejected: stop writing, keep validating
+    bulk.insert_beneficiaries(session, inserts)
+    _write_updates(session, updates)
+    bulk.insert_history(session, history)
+    bulk.mark_seen(session, seen, run.record.id)
+
+
+def _write_updates(session: Session, updates: list[dict[str, Any]]) -> None:
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for u in updates:
+        by_keys.setdefault(tuple(sorted(u)), []).append(u)
+    for group in by_keys.values():
+        bulk.update_beneficiaries(session, group)
+
+
+def _shared_account_flag() -> RuleError:
+    return RuleError(
+        "account_shared", "account_number",
+        "This account is already registered for another beneficiary.",
+        "Số tài khoản này đã được đăng ký cho một người thụ hưởng khác.", Severity.REVIEW)
+
+
+def _programme_duplicate(current: Beneficiary) -> RuleError:
+    return RuleError(
+        "duplicate_in_programme", "citizen_id",
+        f"This citizen ID is already active in the programme from another list "
+        f"(commune {current.commune_code}, import {current.source_import_id}).",
+        f"Số CCCD này đã có trong chương trình từ danh sách khác "
+        f"(xã {current.commune_code}, lần nhập {current.source_import_id}).")
+
+
+def _conflicting_source(current: Beneficiary, row: ValidRow) -> bool:
+    same_scope = (current.province_code, current.commune_code) == (row.province_code,
+                                                                     row.commune_code)
+    return current.status == BeneficiaryStatus.ACTIVE.value and not same_scope
+
+
+def _accounts_in_use(run: _Run, rows: list[ValidRow], idx: dict[int, str]
+                     ) -> dict[str, set[str]]:
+    """Map citizen blind index -> account indexes that other citizens already use."""
+    accounts = {r.row: _account_index(run.keyring, r.bank_bin, r.account_number)
+                for r in rows if r.account_number}
+    if not accounts:
+        return {}
+    owners: dict[str, set[str]] = {}
+    for account_idx, citizen_idx in run.session.execute(
+        select(Beneficiary.account_idx, Beneficiary.citizen_id_idx)
+        .where(Beneficiary.account_idx.in_(list(set(accounts.values()))))
+    ):
+        owners.setdefault(account_idx, set()).add(citizen_idx)
+    return {idx[row]: {a} for row, a in accounts.items() if owners.get(a, set()) - {idx[row]}}
+
+
+def _account_index(keyring: Keyring, bank_bin: str | None, account: str) -> str:
+    """Blind index of an account: the BIN is part of it (one number at two banks differs)."""
+    return keyring.blind_index("account_number", f"{bank_bin}:{account}")
+
+
+def _values(run: _Run, row: ValidRow, citizen_idx: str) -> dict[str, Any]:
+    account_idx = (_account_index(run.keyring, row.bank_bin, row.account_number)
+                   if row.account_number else None)
+    return {
+        "full_name": row.full_name, "date_of_birth": row.date_of_birth, "gender": row.gender,
+        "province_code": row.province_code, "commune_code": row.commune_code,
+        "monthly_amount": row.amount, "coefficient_x100": row.coefficient_x100,
+        "channel": row.channel, "bank_bin": row.bank_bin, "account_idx": account_idx,
+        "account_holder": row.account_holder, "phone": row.phone,
+        "_account_plain": row.account_number, "_citizen_idx": citizen_idx,
+        "_citizen_plain": row.citizen_id,
+    }
+
+
+def _new_row(run: _Run, row: ValidRow, values: dict[str, Any], flags: list[str]
+             ) -> dict[str, Any]:
+    now = utcnow()
+    account = values.pop("_account_plain")
+    return {
+        **{k: v for k, v in values.items() if not k.startswith("_")},
+        "programme": run.programme.code,
+        "citizen_id_enc": run.keyring.encrypt("citizen_id", values["_citizen_plain"]),
+        "citizen_id_idx": values["_citizen_idx"],
+        "account_enc": run.keyring.encrypt("account_number", account) if account else None,
+        "locality_version": LOCALITY_VERSION_2025, "status": BeneficiaryStatus.ACTIVE.value,
+        "status_reason": None, "review_flags": flags, "source_import_id": run.record.id,
+        "source_row": row.row, "last_seen_import_id": run.record.id, "created_at": now,
+        "updated_at": now, "version": 1,
+    }
+
+
+def _update_or_keep(run: _Run, current: Beneficiary, values: dict[str, Any], flags: list[str],
+                    updates: list[dict[str, Any]], history: list[dict[str, Any]],
+                    seen: list[int]) -> None:
+    changed = {f: (getattr(current, f), values[f]) for f in COMPARED_FIELDS
+               if getattr(current, f) != values[f]}
+    reactivate = current.status == BeneficiaryStatus.ENDED.value
+    if not changed and not reactivate and sorted(current.review_flags or []) == sorted(flags):
+        seen.append(current.id)
+        run.report.counts.unchanged += 1
+        return
+    update_values: dict[str, Any] = {f: values[f] for f in changed}
+    if "account_idx" in changed:
+        plain = values["_account_plain"]
+        update_values["account_enc"] = (run.keyring.encrypt("account_number", plain)
+                                        if plain else None)
+    if reactivate:  # a suspended person (deceased, mismatch) is never reactivated by a list
+        update_values.update(status=BeneficiaryStatus.ACTIVE.value, status_reason=None)
+    update_values.update(review_flags=flags, last_seen_import_id=run.record.id,
+                         updated_at=utcnow(), _id=current.id, _version=current.version + 1)
+    updates.append(update_values)
+    history.append({
+        "beneficiary_id": current.id, "version": current.version + 1,
+        "change": "reactivated" if reactivate else "updated",
+        "changed": {_PII_FIELDS.get(f, f): _history_value(f, old, new)
+                    for f, (old, new) in changed.items()},
+        "actor": run.actor, "import_id": run.record.id, "reason": None, "at": utcnow(),
+    })
+    run.report.counts.updated += 1
+
+
+def _history_value(field_name: str, old: Any, new: Any) -> dict[str, Any] | str:
+    if field_name in _PII_FIELDS:
+        return "changed"  # never write the account number, even as a blind index
+    return {"from": str(old) if old is not None else None,
+            "to": str(new) if new is not None else None}
+
+
+def _absent(run: _Run, end_missing: bool) -> None:
+    if not run.scopes:
+        return
+    b = Beneficiary
+    where = and_(b.programme == run.programme.code,
+                 b.status == BeneficiaryStatus.ACTIVE.value,
+                 b.last_seen_import_id != run.record.id,
+                 or_(*[tuple_(b.province_code, b.commune_code) == s for s in sorted(run.scopes)])
+                 if len(run.scopes) < 200 else
+                 b.commune_code.in_({c for _, c in run.scopes}))
+    rows = run.session.execute(select(b.id, b.full_name, b.commune_code, b.version,
+                                      b.source_import_id, b.source_row).where(where)).all()
+    run.report.counts.absent = len(rows)
+    run.report.absent = [{"beneficiary_id": r.id, "full_name": r.full_name,
+                          "commune_code": r.commune_code, "source_import_id": r.source_import_id,
+                          "source_row": r.source_row} for r in rows[:10_000]]
+    if end_missing and rows:
+        _end(run, rows)
+
+
+def _end(run: _Run, rows: Sequence[Any]) -> None:
+    now = utcnow()
+    for r in rows:
+        run.session.execute(update(Beneficiary).where(Beneficiary.id == r.id).values(
+            status=BeneficiaryStatus.ENDED.value, status_reason="absent from a newer list",
+            version=r.version + 1, updated_at=now))
+    bulk.insert_history(run.session, [{
+        "beneficiary_id": r.id, "version": r.version + 1, "change": "ended",
+        "changed": {"status": {"from": "active", "to": "ended"}}, "actor": run.actor,
+        "import_id": run.record.id, "reason": "absent from a newer list (--end-missing)",
+        "at": now} for r in rows])
+    run.report.counts.ended = len(rows)
+
+
+def _store_rejected(run: _Run, opts: ImportOptions) -> None:
+    if opts.store_dir is None or not run.rejected_rows:
+        return
+    target = opts.store_dir / f"import-{run.record.id}"
+    target.mkdir(parents=True, exist_ok=True)
+    write_rejected_xlsx(target / "rejected.xlsx", run.layout.headers, run.rejected_rows,
+                        run.findings_by_row)
+
+
+def _finish(session: Session, record: ListImport, report: ImportReport, path: Path,
+            opts: ImportOptions, actor: str) -> None:
+    record.outcome = report.outcome
+    record.counts = {k: v for k, v in vars(report.counts).items()}
+    if opts.store_dir is not None:
+        target = opts.store_dir / f"import-{record.id}"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / ("original" + path.suffix.lower()))
+        write_report_json(report, target / "report.json")
+        record.stored_dir = str(target)
+    audit.record(session, actor=actor, action=f"beneficiaries.import.{report.outcome}",
+                 object_type="list_import", object_id=record.id,
+                 detail={"programme": record.programme, "file": record.file_name,
+                         "sha256": record.file_sha256, "mode": report.mode,
+                         "counts": record.counts})
+    session.flush()
