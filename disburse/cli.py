@@ -87,10 +87,11 @@ def echo_json(data: Any) -> None:
 def _register() -> None:
     from beneficiaries.cli import beneficiaries_group
     from beneficiaries.popdb.cli import popdb
+    from beneficiaries.synth.cli import synth
     from disburse.cli_core import audit_group, db_group, keys_group, users_group
 
     groups: list[AppGroup | click.Group] = [db_group, users_group, keys_group, audit_group,
-                                            beneficiaries_group, popdb]
+                                            beneficiaries_group, popdb, synth]
     for group in groups:
         cli.add_command(group)
 
