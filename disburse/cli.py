@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import FlaskGroup
 
 from disburse.app import create_app, services
 from disburse.clock import utcnow
@@ -88,10 +88,12 @@ def _register() -> None:
     from beneficiaries.cli import beneficiaries_group
     from beneficiaries.popdb.cli import popdb
     from beneficiaries.synth.cli import synth
+    from beneficiaries.verification.cli import verify_command, verify_group
     from disburse.cli_core import audit_group, db_group, keys_group, users_group
 
-    groups: list[AppGroup | click.Group] = [db_group, users_group, keys_group, audit_group,
-                                            beneficiaries_group, popdb, synth]
+    groups: list[click.Command] = [db_group, users_group, keys_group, audit_group,
+                                            beneficiaries_group, popdb, synth, verify_command,
+                                            verify_group]
     for group in groups:
         cli.add_command(group)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from beneficiaries import models as beneficiary_models
+from beneficiaries.verification import models as verification_models
 from disburse import audit, users
 from disburse.db import Base
 
 metadata = Base.metadata
 
-__all__ = ["audit", "beneficiary_models", "metadata", "users"]
+__all__ = ["audit", "beneficiary_models", "metadata", "users", "verification_models"]

@@ -1,0 +1,1 @@
+"""Verification of beneficiaries against the national population database."""
