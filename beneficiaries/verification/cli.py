@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.registry import HttpPopulationRegistry
@@ -24,6 +24,7 @@ verify_group = AppGroup("verification", help="Verification outcomes and override
 @click.option("--stale-only", is_flag=True, help="only beneficiaries whose check is stale")
 @click.option("--actor", default="nightly", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@with_appcontext
 def verify_command(programme: str | None, province: str | None, stale_only: bool, actor: str,
                    as_json: bool) -> None:
     """Verify beneficiaries against the population registry and print counts per outcome."""
