@@ -120,6 +120,8 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from beneficiaries.api import beneficiaries_api
     from disburse.api import health_blueprint
 
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(beneficiaries_api)
