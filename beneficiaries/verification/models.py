@@ -36,6 +36,8 @@ class Verification(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"))
+    #: the beneficiary's record version that was checked: a later correction needs a new check
+    beneficiary_version: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(24), index=True)
     differences: Mapped[dict[str, Any]] = mapped_column(JSON)
     date_of_death: Mapped[date | None] = mapped_column(Date)

@@ -109,7 +109,8 @@ def _record_chunk(session: Session, chunk: list[Beneficiary], ids: dict[int, str
         answer = answers[ids[b.id]]
         verdict = judge(Claimed(b.full_name, b.date_of_birth, b.gender), answer)
         rows.append({
-            "beneficiary_id": b.id, "outcome": verdict.outcome.value,
+            "beneficiary_id": b.id, "beneficiary_version": b.version,
+            "outcome": verdict.outcome.value,
             "differences": verdict.differences, "date_of_death": verdict.date_of_death,
             "evidence_digest": answer.evidence_digest,
             "request_id": answer.request_id,
@@ -154,19 +155,22 @@ def payability(session: Session, beneficiary_ids: Sequence[int], *, max_age_days
               .where(Verification.beneficiary_id.in_(list(beneficiary_ids)))
               .group_by(Verification.beneficiary_id).subquery())
     rows = session.execute(
-        select(Verification, VerificationOverride.id)
+        select(Verification, VerificationOverride.id, Beneficiary.version)
         .join(latest, and_(latest.c.vid == Verification.id))
+        .join(Beneficiary, Beneficiary.id == Verification.beneficiary_id)
         .outerjoin(VerificationOverride, VerificationOverride.verification_id == Verification.id)
     ).all()
-    found = {v.beneficiary_id: _judge_payable(v, override_id, moment, max_age_days)
-             for v, override_id in rows}
+    found = {v.beneficiary_id: _judge_payable(v, override_id, moment, max_age_days, version)
+             for v, override_id, version in rows}
     return {bid: found.get(bid, Payability(False, "unverified", None)) for bid in beneficiary_ids}
 
 
 def _judge_payable(v: Verification, override_id: int | None, now: datetime,
-                   max_age_days: int) -> Payability:
+                   max_age_days: int, current_version: int) -> Payability:
     if now - v.checked_at > timedelta(days=max_age_days):
         return Payability(False, "verification_stale", v.id)
+    if v.beneficiary_version != current_version:  # corrected since: check again first
+        return Payability(False, "record_changed_since_check", v.id)
     if v.outcome == Outcome.VERIFIED.value:
         return Payability(True, "verified", v.id)
     if v.outcome in MISMATCHES and override_id is not None:

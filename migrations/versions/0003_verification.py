@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 18:27:02.315568
+Create Date: 2026-11-23 18:34:52.553664
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def upgrade() -> None:
     op.create_table('verifications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('beneficiary_id', sa.Integer(), nullable=False),
+    sa.Column('beneficiary_version', sa.Integer(), nullable=False),
     sa.Column('outcome', sa.String(length=24), nullable=False),
     sa.Column('differences', sa.JSON(), nullable=False),
     sa.Column('date_of_death', sa.Date(), nullable=True),

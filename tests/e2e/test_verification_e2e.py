@@ -145,3 +145,19 @@ def test_override_needs_an_approver_and_a_mismatch(world) -> None:
     judged = service.payability(session, [mismatch.beneficiary_id], max_age_days=30)
     assert judged[mismatch.beneficiary_id] == service.Payability(True, "mismatch_overridden",
                                                                  mismatch.id)
+
+
+def test_a_corrected_record_needs_a_new_check(world) -> None:
+    session, keyring, registry, _, _ = world
+    service.verify(session, keyring, registry, scope=service.VerifyScope(), actor="t")
+    verified = session.execute(select(Verification).where(
+        Verification.outcome == "verified").limit(1)).scalar_one()
+    beneficiary = session.get(Beneficiary, verified.beneficiary_id)
+    assert beneficiary is not None
+    beneficiary.version += 1  # what an import update or a staff correction does
+    session.flush()
+    judged = service.payability(session, [beneficiary.id], max_age_days=30)
+    assert judged[beneficiary.id].reason == "record_changed_since_check"
+    service.verify(session, keyring, registry, actor="t",
+                   scope=service.VerifyScope(beneficiary_ids=[beneficiary.id]))
+    assert service.payability(session, [beneficiary.id], max_age_days=30)[beneficiary.id].payable
