@@ -10,7 +10,7 @@ import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,16 @@ class _Run:
     writing: bool = True
     scopes: set[tuple[str, str]] = field(default_factory=set)
     rejected_rows: list[RawRow] = field(default_factory=list)
+    rejected_ids: set[str] = field(default_factory=set)  # blind indexes of refused rows
     findings_by_row: dict[int, list[RowFinding]] = field(default_factory=dict)
+
+    def reject(self, raw: RawRow) -> None:
+        """Count a refused row and remember who it named, so they are never 'absent'."""
+        self.report.counts.rejected += 1
+        self.rejected_rows.append(raw)
+        cid = _clean_key(raw.cells.get("citizen_id"))
+        if len(cid) == 12 and cid.isdigit():
+            self.rejected_ids.add(self.keyring.blind_index("citizen_id", cid))
 
     def note(self, row: int, errors: list[RuleError]) -> None:
         for error in errors:
@@ -205,13 +214,14 @@ def _process_chunk(run: _Run, chunk: list[RawRow], ctx: ValidationContext) -> No
     for raw in chunk:
         run.report.counts.rows += 1
         row, errors = validate_row(raw, ctx)
-        errors += _file_duplicates(run, raw, row)
+        in_file = _file_duplicates(run, raw, row)
+        errors += in_file
         run.note(raw.row, errors)
         if row is None or any(e.blocking for e in errors):
-            run.report.counts.rejected += 1
-            run.rejected_rows.append(raw)
+            run.reject(raw)
         else:
-            valid.append((raw, row))
+            extra = tuple(e.code for e in in_file if not e.blocking)
+            valid.append((raw, replace(row, flags=row.flags + extra) if extra else row))
     _apply_valid(run, valid)
 
 
@@ -265,8 +275,7 @@ def _apply_valid(run: _Run, pairs: list[tuple[RawRow, ValidRow]]) -> None:
             run.report.counts.added += 1
         elif _conflicting_source(current, row):
             run.note(row.row, [_programme_duplicate(current)])
-            run.report.counts.rejected += 1
-            run.rejected_rows.append(raw_by_row[row.row])
+            run.reject(raw_by_row[row.row])
             continue
         else:
             _update_or_keep(run, current, values, flags, updates, history, seen)
@@ -408,8 +417,10 @@ def _absent(run: _Run, end_missing: bool) -> None:
                  or_(*[tuple_(b.province_code, b.commune_code) == s for s in sorted(run.scopes)])
                  if len(run.scopes) < 200 else
                  b.commune_code.in_({c for _, c in run.scopes}))
-    rows = run.session.execute(select(b.id, b.full_name, b.commune_code, b.version,
-                                      b.source_import_id, b.source_row).where(where)).all()
+    rows = [r for r in run.session.execute(
+        select(b.id, b.full_name, b.commune_code, b.version, b.source_import_id, b.source_row,
+               b.citizen_id_idx).where(where)).all()
+        if r.citizen_id_idx not in run.rejected_ids]  # a refused row is present, not absent
     run.report.counts.absent = len(rows)
     run.report.absent = [{"beneficiary_id": r.id, "full_name": r.full_name,
                           "commune_code": r.commune_code, "source_import_id": r.source_import_id,
