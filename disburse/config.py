@@ -34,6 +34,7 @@ class Settings:
         registry_token: bearer token for the population registry.
         registry_batch_size: IDs per registry request.
         log_dir: where unexpected errors are logged with their traceback.
+        routes_file: JSON routing configuration (default: the one shipped with the service).
     """
 
     database_url: str = ""
@@ -45,6 +46,7 @@ class Settings:
     registry_token: str = ""
     registry_batch_size: int = 1000
     log_dir: Path = Path("var/log")
+    routes_file: Path | None = None
     testing: bool = False
 
     def __post_init__(self) -> None:

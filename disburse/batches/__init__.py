@@ -1,0 +1,1 @@
+"""Payment batches: entitlements, maker-checker approval, routing and payment files."""
