@@ -85,6 +85,7 @@ def echo_json(data: Any) -> None:
 
 
 def _register() -> None:
+    from bank_adapters.banksim.cli import banksim
     from beneficiaries.cli import beneficiaries_group
     from beneficiaries.popdb.cli import popdb
     from beneficiaries.synth.cli import synth
@@ -93,7 +94,7 @@ def _register() -> None:
 
     groups: list[click.Command] = [db_group, users_group, keys_group, audit_group,
                                             beneficiaries_group, popdb, synth, verify_command,
-                                            verify_group]
+                                            verify_group, banksim]
     for group in groups:
         cli.add_command(group)
 
