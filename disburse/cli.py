@@ -90,11 +90,12 @@ def _register() -> None:
     from beneficiaries.popdb.cli import popdb
     from beneficiaries.synth.cli import synth
     from beneficiaries.verification.cli import verify_command, verify_group
+    from disburse.batches.cli import batch_group
     from disburse.cli_core import audit_group, db_group, keys_group, users_group
 
     groups: list[click.Command] = [db_group, users_group, keys_group, audit_group,
                                             beneficiaries_group, popdb, synth, verify_command,
-                                            verify_group, banksim]
+                                            verify_group, banksim, batch_group]
     for group in groups:
         cli.add_command(group)
 
