@@ -120,8 +120,10 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from bank_adapters.api import bank_api
     from beneficiaries.api import beneficiaries_api
     from disburse.api import health_blueprint
 
     app.register_blueprint(health_blueprint)
     app.register_blueprint(beneficiaries_api)
+    app.register_blueprint(bank_api)

@@ -86,16 +86,23 @@ def echo_json(data: Any) -> None:
 
 def _register() -> None:
     from bank_adapters.banksim.cli import banksim
+    from bank_adapters.cli import banks_group, batch_send, outbox_group
     from beneficiaries.cli import beneficiaries_group
     from beneficiaries.popdb.cli import popdb
     from beneficiaries.synth.cli import synth
     from beneficiaries.verification.cli import verify_command, verify_group
     from disburse.batches.cli import batch_group
+    from disburse.batches.files_cli import batch_files_command, export_public_command, files_group
     from disburse.cli_core import audit_group, db_group, keys_group, users_group
 
-    groups: list[click.Command] = [db_group, users_group, keys_group, audit_group,
-                                            beneficiaries_group, popdb, synth, verify_command,
-                                            verify_group, banksim, batch_group]
+    keys_group.add_command(export_public_command)
+    batch_group.add_command(batch_files_command)
+    batch_group.add_command(batch_send)
+    groups: list[click.Command] = [
+        db_group, users_group, keys_group, audit_group, beneficiaries_group, popdb, synth,
+        verify_command, verify_group, batch_group, files_group, banks_group, outbox_group,
+        banksim,
+    ]
     for group in groups:
         cli.add_command(group)
 

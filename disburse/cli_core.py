@@ -12,6 +12,7 @@ from disburse import audit, users
 from disburse.app import services
 from disburse.errors import ValidationFailed
 from disburse.keyring import Keyring, reencrypt_all
+from disburse.signing_keys import ensure_signing_keys
 from disburse.uow import unit_of_work
 from migrations import alembic_config
 
@@ -98,11 +99,19 @@ def users_disable(name: str, actor: str) -> None:
 
 @keys_group.command("init")
 def keys_init() -> None:
-    """Create the keyring in DISBURSE_KEY_DIR (files mode 0600)."""
+    """Create the keyring and the file-signing keys in DISBURSE_KEY_DIR (files mode 0600).
+
+    On an existing keyring, only missing signing keys are created; nothing is replaced.
+    """
     svc = services()
-    Keyring.init(svc.settings.key_dir)
-    svc.reset_keyring()
-    click.echo(f"keyring created in {svc.settings.key_dir}")
+    key_dir = svc.settings.key_dir
+    created = not (key_dir / "keyring.json").exists()
+    if created:
+        Keyring.init(key_dir)
+        svc.reset_keyring()
+    ensure_signing_keys(key_dir, svc.keyring())
+    state = "created" if created else "already present; missing signing keys added"
+    click.echo(f"keyring {state} in {key_dir}")
 
 
 @keys_group.command("rotate")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from bank_adapters import models as bank_models
 from beneficiaries import models as beneficiary_models
 from beneficiaries.verification import models as verification_models
 from disburse import audit, users
 from disburse.batches import models as batch_models
 from disburse.db import Base
+from reconciliation import models as reconciliation_models
 
 metadata = Base.metadata
 
 __all__ = [
-    "audit", "batch_models", "beneficiary_models", "metadata", "users", "verification_models",
+    "audit", "bank_models", "batch_models", "beneficiary_models", "metadata",
+    "reconciliation_models", "users", "verification_models",
 ]

@@ -74,6 +74,7 @@ class Instruction(Base):
     __table_args__ = (
         UniqueConstraint("beneficiary_id", "programme", "period"),
         UniqueConstraint("end_to_end_id"),
+        UniqueConstraint("batch_id", "seq"),  # the order hashed and written; also the index
         positive_money("amount"),
         CheckConstraint("arrears_amount >= 0", name="arrears_not_negative"),
         CheckConstraint("amount = base_amount + arrears_amount", name="amount_adds_up"),

@@ -118,7 +118,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['payment_file_id'], ['payment_files.id'], name=op.f('fk_payment_instructions_payment_file_id_payment_files')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_instructions')),
     sa.UniqueConstraint('beneficiary_id', 'programme', 'period', name=op.f('uq_payment_instructions_beneficiary_id_programme_period')),
-    sa.UniqueConstraint('end_to_end_id', name=op.f('uq_payment_instructions_end_to_end_id'))
+    sa.UniqueConstraint('end_to_end_id', name=op.f('uq_payment_instructions_end_to_end_id')),
+    sa.UniqueConstraint('batch_id', 'seq', name=op.f('uq_payment_instructions_batch_id_seq'))
     )
     with op.batch_alter_table('payment_instructions', schema=None) as batch_op:
         batch_op.create_index('ix_payment_instructions_batch_route', ['batch_id', 'route'], unique=False)
