@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, literal, select, update
@@ -30,8 +31,41 @@ def insert_beneficiaries(session: Session, rows: Sequence[dict[str, Any]]) -> No
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         _copy_rows(session, rows)
+    elif connection.dialect.name == "sqlite":
+        _sqlite_executemany(session, rows)
     else:
         connection.execute(insert(BENEFICIARIES), list(rows))
+
+
+def _sqlite_text(value: Any) -> Any:
+    # the same text forms SQLAlchemy's SQLite types write (dates ISO, datetimes naive UTC)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return json.dumps(value)
+
+
+_SQLITE_CONVERTED = frozenset({"date_of_birth", "created_at", "updated_at", "review_flags"})
+
+
+def _sqlite_executemany(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """One driver-level executemany of plain tuples: no per-row SQLAlchemy processing."""
+    placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
+    sql = f"INSERT INTO beneficiaries ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})"
+    cache: dict[tuple[str, Any], Any] = {}  # timestamps and empty flag lists repeat
+
+    def text(column: str, value: Any) -> Any:
+        key = (column, value if not isinstance(value, list) else tuple(value))
+        if key not in cache:
+            cache[key] = _sqlite_text(value)
+        return cache[key]
+
+    plain = [c not in _SQLITE_CONVERTED for c in INSERT_COLUMNS]
+    session.connection().exec_driver_sql(sql, [
+        tuple(row[c] if keep else text(c, row[c]) for c, keep in zip(INSERT_COLUMNS, plain,
+                                                                     strict=True))
+        for row in rows])
 
 
 def _copy_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -72,11 +72,16 @@ def _clean_key(value: Any) -> str:
     return "".join(str(value or "").split()).replace("-", "").lstrip("'")
 
 
+_PRESCAN_FIELDS = frozenset({"citizen_id", "bank_bin", "account_number"})
+
+
 def _prescan(layout: ListLayout, path: Path, opts: ImportOptions) -> tuple[set[str], set[str]]:
     """Find citizen IDs and accounts that occur more than once in the file."""
     ids: Counter[str] = Counter()
     accounts: Counter[str] = Counter()
-    for chunk in read_list(path, chunk_size=opts.chunk_size, display_name=opts.display_name)[1]:
+    chunks = read_list(path, chunk_size=max(opts.chunk_size, 100_000),
+                       display_name=opts.display_name, only=_PRESCAN_FIELDS)[1]
+    for chunk in chunks:
         for raw in chunk:
             ids[_clean_key(raw.cells.get("citizen_id"))] += 1
             account = _clean_key(raw.cells.get("account_number"))

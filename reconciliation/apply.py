@@ -1,0 +1,485 @@
+"""Apply parsed return records: store them, match them, and project instruction states.
+
+The result must not depend on the order files arrive in. So the new records are not
+applied on their own: for every instruction they touch, *all* its stored records are
+matched again (:func:`reconciliation.matching.match_returns`) from the instruction's state
+before any return (the ``from_state`` of its first event), and only the difference between
+that recomputed state and the current one is written, as new ``instruction_events``.
+Importing the same records again therefore writes nothing, and exceptions are stored once
+per (kind, record).
+
+Consequences follow what each new record says (see :func:`_verdicts_of_new`): an account
+problem (AC01/AC03/AC04/AC06) flags the beneficiary's account for correction; MD07 suspends
+the beneficiary; a retry code (AM04, TM01) only keeps the instruction rejected with its code,
+which the batch builder reads.
+Touched batches then move to ``partially_settled`` or ``settled``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from bank_adapters.models import ReceivedReturnFile
+from disburse.batches.models import Batch, Instruction, PaymentFile
+from disburse.clock import utcnow
+from disburse.keyring import Keyring
+from reconciliation.consequences import apply_consequences, settle_batches
+from reconciliation.matching import (
+    Apply,
+    ExceptionKind,
+    InstructionState,
+    InstructionView,
+    MatchException,
+    match_returns,
+    normalize_account,
+    record_key,
+)
+from reconciliation.models import (
+    ExceptionState,
+    InstructionEvent,
+    QueueKind,
+    ReconciliationException,
+    RecordDecision,
+    ReturnRecordRow,
+)
+from reconciliation.records import ParseError, ReturnRecord, ReturnStatus, SourceFormat
+
+_CHUNK = 5000
+#: Exceptions about the order of a matched instruction's records, not about the match.
+_STATE_CONFLICTS = frozenset({ExceptionKind.RETURNED_AFTER_REJECTION})
+_T = TypeVar("_T")
+
+
+@dataclass
+class ReconcileOutcome:
+    """Counts of what applying one file did.
+
+    Attributes:
+        records: records parsed from the file.
+        stored: new distinct records stored.
+        duplicates: records already known (from this file or an earlier one).
+        parse_errors: parts of the file that could not be read.
+        events: instruction state changes written.
+        exceptions: new exceptions queued (parse errors and duplicates included).
+        state_changes: ``"from->to"`` -> count of the events written.
+        exception_kinds: kind -> count of the new exceptions.
+        batches: batch id -> the state it moved to.
+    """
+
+    records: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    parse_errors: int = 0
+    events: int = 0
+    exceptions: int = 0
+    state_changes: dict[str, int] = field(default_factory=dict)
+    exception_kinds: dict[str, int] = field(default_factory=dict)
+    batches: dict[int, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the counts for the audit trail."""
+        return {"records": self.records, "stored": self.stored,
+                "duplicates": self.duplicates, "parse_errors": self.parse_errors,
+                "events": self.events, "exceptions": self.exceptions,
+                "batches": {str(k): v for k, v in self.batches.items()}}
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def reconcile_records(
+    session: Session,
+    keyring: Keyring,
+    return_file: ReceivedReturnFile,
+    records: Sequence[ReturnRecord],
+    errors: Sequence[ParseError],
+    *,
+    actor: str,
+    date_window_days: int,
+) -> ReconcileOutcome:
+    """Store, match and apply the records of one received file.
+
+    Args:
+        session: The caller's session; only flushed.
+        keyring: Opens instruction accounts and seals/indexes record accounts.
+        return_file: The ``return_files`` row the records came from.
+        records: The parsed records.
+        errors: The parse errors (each becomes a ``parse_error`` exception).
+        actor: Written on events and on beneficiary changes.
+        date_window_days: Window of the account + amount fallback.
+
+    Returns:
+        What was done.
+    """
+    outcome = ReconcileOutcome(records=len(records), parse_errors=len(errors))
+    queue = _Queue(session, return_file.id)
+    for error in errors:
+        queue.add(QueueKind.PARSE_ERROR, None, (), {
+            "file": error.file, "location": error.location, "field": error.field,
+            "reason": error.reason, "code": error.code.value})
+    new, ids = _store(session, keyring, return_file.id, records, queue, outcome)
+    views, applies, raised = _rematch(session, keyring, queue, new, ids,
+                                      bank_bin=return_file.bank_bin,
+                                      date_window_days=date_window_days)
+    written = _write_events(session, views, applies, ids, actor=actor)
+    outcome.events = len(written)
+    outcome.state_changes = dict(Counter(f"{e['from_state']}->{e['to_state']}" for e in written))
+    apply_consequences(session, _verdicts_of_new(new, applies, raised), actor=actor)
+    outcome.batches = settle_batches(session, {v.instruction_id for v in views}, actor=actor)
+    queue.flush()
+    outcome.exceptions = queue.added
+    outcome.exception_kinds = dict(queue.kinds)
+    return outcome
+
+
+def _store(session: Session, keyring: Keyring, return_file_id: int,
+           records: Sequence[ReturnRecord], queue: _Queue, outcome: ReconcileOutcome
+           ) -> tuple[list[tuple[str, ReturnRecord]], dict[str, int]]:
+    """Store the new distinct records, queue the duplicates; return them and key -> row id."""
+    new, duplicates, known = _split_new(session, records)
+    ids = _store_new(session, keyring, return_file_id, new)
+    for key, record in duplicates:
+        queue.add(QueueKind.DUPLICATE_RECORD, known.get(key, ids.get(key)), (), {
+            "message": "the same record was already received", **_where(record)})
+    outcome.stored, outcome.duplicates = len(new), len(duplicates)
+    return new, ids
+
+
+def _rematch(session: Session, keyring: Keyring, queue: _Queue,
+             new: Sequence[tuple[str, ReturnRecord]], ids: dict[str, int], *, bank_bin: str,
+             date_window_days: int
+             ) -> tuple[list[InstructionView], list[Apply], list[MatchException]]:
+    """Match the new records together with every stored record of the instructions touched.
+
+    Queues the exceptions (each kind once per record), records each record's decision, and
+    returns the instructions (as they are now) with the replayed applies.
+    """
+    views, base_states = _touched_views(session, keyring, [r for _, r in new], bank_bin)
+    stored = _stored_records(session, keyring, views, exclude=set(ids.values()))
+    ids.update({record_key(r): row_id for row_id, r in stored})
+    base_views = [_with_state(v, base_states[v.instruction_id]) for v in views]
+    decisions = match_returns([r for _, r in new] + [r for _, r in stored], base_views,
+                              date_window_days=date_window_days)
+    applies = [d for d in decisions if isinstance(d, Apply)]
+    raised = [d for d in decisions if isinstance(d, MatchException)]
+    queue.preload(ids[exc.record_key] for exc in raised)
+    for exc in raised:
+        queue.add(QueueKind(exc.kind.value), ids[exc.record_key], exc.candidate_ids,
+                  {"message": exc.detail, **_where(exc.record)})
+    _set_decisions(session, ids, applies, raised)
+    return views, applies, raised
+
+
+def _verdicts_of_new(new: Sequence[tuple[str, ReturnRecord]], applies: Sequence[Apply],
+                     raised: Sequence[MatchException]) -> list[dict[str, Any]]:
+    """What the new records say about the instructions they matched, for the consequences.
+
+    Each record acts once, when it first arrives, whether it moved the state or not (a
+    second rejection with another code, a return after a rejection): what the bank says
+    about the account or the person is true either way. So beneficiaries end the same
+    whatever the order of the files, and old records never act twice.
+    """
+    new_keys = {key for key, _ in new}
+    verdicts = [{"instruction_id": a.instruction_id, "to_state": a.new_state.value,
+                 "reason_code": a.reason_code} for a in applies if a.record_key in new_keys]
+    verdicts += [{"instruction_id": e.candidate_ids[0], "to_state": e.record.status.value,
+                  "reason_code": e.record.reason_code} for e in raised
+                 if e.record_key in new_keys and e.kind in _STATE_CONFLICTS]
+    return verdicts
+
+
+def _where(record: ReturnRecord) -> dict[str, Any]:
+    return {"file_sha256": record.file_sha256, "record_index": record.record_index,
+            "end_to_end_id": record.end_to_end_id, "msg_id": record.msg_id,
+            "status": record.status.value, "amount": record.amount,
+            "reason_code": record.reason_code}
+
+
+class _Queue:
+    """Collects new exceptions, skipping any (kind, record) already queued."""
+
+    def __init__(self, session: Session, return_file_id: int) -> None:
+        self.session = session
+        self.return_file_id = return_file_id
+        self.rows: list[dict[str, Any]] = []
+        self.seen: set[tuple[str, int]] = set()
+        self.checked: set[int] = set()
+        self.kinds: Counter[str] = Counter()
+        self.added = 0
+
+    def add(self, kind: QueueKind, record_id: int | None, candidates: Iterable[int],
+            detail: dict[str, Any]) -> None:
+        """Queue one exception unless the same kind is already queued for the record."""
+        if record_id is not None and kind is not QueueKind.DUPLICATE_RECORD:
+            self._load_known(record_id)
+            if (kind.value, record_id) in self.seen:
+                return
+            self.seen.add((kind.value, record_id))
+        self.rows.append({"kind": kind.value, "return_file_id": self.return_file_id,
+                          "return_record_id": record_id, "detail": detail,
+                          "candidate_ids": sorted(candidates),
+                          "state": ExceptionState.OPEN.value, "created_at": utcnow()})
+        self.kinds[kind.value] += 1
+        self.added += 1
+
+    def preload(self, record_ids: Iterable[int]) -> None:
+        """Read the kinds already queued for these records, in a few queries."""
+        wanted = sorted(set(record_ids) - self.checked)
+        self.checked.update(wanted)
+        for chunk in _chunks(wanted):
+            found = self.session.execute(
+                select(ReconciliationException.kind, ReconciliationException.return_record_id)
+                .where(ReconciliationException.return_record_id.in_(chunk))).tuples()
+            self.seen.update((kind, rid) for kind, rid in found if rid is not None)
+
+    def _load_known(self, record_id: int) -> None:
+        if record_id not in self.checked:
+            self.preload([record_id])
+
+    def flush(self) -> None:
+        """Insert the collected exceptions."""
+        if self.rows:
+            self.session.execute(insert(ReconciliationException), self.rows)
+            self.rows = []
+
+
+def _split_new(session: Session, records: Sequence[ReturnRecord]) -> tuple[
+        list[tuple[str, ReturnRecord]], list[tuple[str, ReturnRecord]], dict[str, int]]:
+    """Split records into new distinct ones and duplicates; also return the known keys' ids.
+
+    Within the file the first occurrence (by position) is the one stored.
+    """
+    keyed = sorted(((record_key(r), r) for r in records), key=lambda p: p[1].record_index)
+    known: dict[str, int] = {}
+    for chunk in _chunks(sorted({key for key, _ in keyed})):
+        known.update(session.execute(select(ReturnRecordRow.record_key, ReturnRecordRow.id)
+                                     .where(ReturnRecordRow.record_key.in_(chunk))).tuples().all())
+    new: list[tuple[str, ReturnRecord]] = []
+    duplicates: list[tuple[str, ReturnRecord]] = []
+    first_in_file: set[str] = set()
+    for key, record in keyed:
+        if key in known or key in first_in_file:
+            duplicates.append((key, record))
+        else:
+            first_in_file.add(key)
+            new.append((key, record))
+    return new, duplicates, known
+
+
+def _row(keyring: Keyring, return_file_id: int, key: str, r: ReturnRecord) -> dict[str, Any]:
+    account = normalize_account(r.account)
+    return {
+        "return_file_id": return_file_id, "record_key": key, "record_index": r.record_index,
+        "source_format": r.source_format.value, "file_sha256": r.file_sha256,
+        "msg_id": r.msg_id, "end_to_end_id": r.end_to_end_id,
+        "bank_reference": r.bank_reference,
+        "account_enc": keyring.encrypt("account_number", r.account) if r.account else None,
+        "account_idx": keyring.blind_index("account_number", account) if account else None,
+        "amount": r.amount, "status": r.status.value,
+        "group_status": r.group_status.value if r.group_status else None,
+        "reason_code": r.reason_code, "reason_text": (r.reason_text or "")[:1000] or None,
+        "booking_date": r.booking_date, "matched_instruction_id": None,
+        "decision": RecordDecision.APPLIED.value, "created_at": utcnow(),
+    }
+
+
+def _store_new(session: Session, keyring: Keyring, return_file_id: int,
+               new: Sequence[tuple[str, ReturnRecord]]) -> dict[str, int]:
+    """Insert the new distinct records; return record key -> row id."""
+    if new:
+        session.execute(insert(ReturnRecordRow),
+                        [_row(keyring, return_file_id, key, r) for key, r in new])
+    ids: dict[str, int] = {}
+    for chunk in _chunks([key for key, _ in new]):
+        ids.update(session.execute(select(ReturnRecordRow.record_key, ReturnRecordRow.id)
+                                   .where(ReturnRecordRow.record_key.in_(chunk))).tuples().all())
+    return ids
+
+
+def _account_indexes(keyring: Keyring, bank_bin: str, records: Iterable[ReturnRecord]
+                     ) -> set[str]:
+    """Blind indexes an instruction would carry for these records' accounts at this bank.
+
+    Instructions index ``"<bin>:<account>"`` (the registry's form), so a fallback look-up
+    by account works only for accounts at the sending bank; others end as ``no_match``.
+    """
+    found: set[str] = set()
+    for record in records:
+        for account in {normalize_account(record.account),
+                        "".join((record.account or "").split()).replace("-", "")}:
+            if account:
+                found.add(keyring.blind_index("account_number", f"{bank_bin}:{account}"))
+    return found
+
+
+def _touched_views(session: Session, keyring: Keyring, new: Sequence[ReturnRecord],
+                   bank_bin: str) -> tuple[list[InstructionView], dict[int, InstructionState]]:
+    """Load the instructions the new records may concern, locked, with their base states."""
+    e2e = sorted({r.end_to_end_id for r in new if r.end_to_end_id})
+    msgs = sorted({r.msg_id for r in new
+                   if r.end_to_end_id is None and r.group_status is not None and r.msg_id})
+    fallback = [r for r in new if r.end_to_end_id is None and r.group_status is None]
+    ids: set[int] = set()
+    for chunk in _chunks(e2e):
+        ids.update(session.execute(select(Instruction.id)
+                                   .where(Instruction.end_to_end_id.in_(chunk))).scalars())
+    for chunk in _chunks(msgs):
+        ids.update(session.execute(select(Instruction.id).join(
+            PaymentFile, PaymentFile.id == Instruction.payment_file_id)
+            .where(PaymentFile.msg_id.in_(chunk))).scalars())
+    indexes = sorted(_account_indexes(keyring, bank_bin, fallback))
+    amounts = sorted({r.amount for r in fallback if r.amount is not None})
+    for chunk in _chunks(indexes):
+        ids.update(session.execute(select(Instruction.id).where(
+            Instruction.account_idx.in_(chunk), Instruction.amount.in_(amounts))).scalars())
+    views = _load_views(session, keyring, sorted(ids))
+    return views, _base_states(session, views)
+
+
+def _load_views(session: Session, keyring: Keyring, ids: Sequence[int]) -> list[InstructionView]:
+    views: list[InstructionView] = []
+    i = Instruction
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(i.id, i.end_to_end_id, PaymentFile.msg_id, i.amount, i.account_enc,
+                   i.bank_bin, i.state, Batch.requested_execution_date)
+            .join(Batch, Batch.id == i.batch_id)
+            .outerjoin(PaymentFile, PaymentFile.id == i.payment_file_id)
+            .where(i.id.in_(chunk)).order_by(i.id).with_for_update(of=i)).all()
+        views.extend(InstructionView(
+            instruction_id=row.id, end_to_end_id=row.end_to_end_id, msg_id=row.msg_id,
+            amount=row.amount,
+            account=keyring.decrypt("account_number", row.account_enc)
+            if row.account_enc else None,
+            bank_bin=row.bank_bin, current_state=InstructionState(row.state),
+            bank_reference=None, requested_date=row.requested_execution_date)
+            for row in rows)
+    return views
+
+
+def _base_states(session: Session, views: Sequence[InstructionView]
+                 ) -> dict[int, InstructionState]:
+    """The state each instruction had before any return: its first event's ``from_state``."""
+    base = {v.instruction_id: v.current_state for v in views}
+    e = InstructionEvent
+    for chunk in _chunks(sorted(base)):
+        first = (select(func.min(e.id)).where(e.instruction_id.in_(chunk))
+                 .group_by(e.instruction_id))
+        for instruction_id, state in session.execute(
+                select(e.instruction_id, e.from_state).where(e.id.in_(first))).tuples():
+            base[instruction_id] = InstructionState(state)
+    return base
+
+
+def _with_state(view: InstructionView, state: InstructionState) -> InstructionView:
+    return InstructionView(view.instruction_id, view.end_to_end_id, view.msg_id, view.amount,
+                           view.account, view.bank_bin, state, view.bank_reference,
+                           view.requested_date)
+
+
+def _stored_records(session: Session, keyring: Keyring, views: Sequence[InstructionView],
+                    *, exclude: set[int]) -> list[tuple[int, ReturnRecord]]:
+    """Every stored record about these instructions (by EndToEndId or whole-file MsgId)."""
+    r = ReturnRecordRow
+    e2e = sorted({v.end_to_end_id for v in views})
+    msgs = sorted({v.msg_id for v in views if v.msg_id})
+    rows: dict[int, ReturnRecordRow] = {}
+    for chunk in _chunks(e2e):
+        rows.update((row.id, row) for row in session.execute(
+            select(r).where(r.end_to_end_id.in_(chunk))).scalars())
+    for chunk in _chunks(msgs):
+        rows.update((row.id, row) for row in session.execute(
+            select(r).where(r.end_to_end_id.is_(None), r.group_status.is_not(None),
+                            r.msg_id.in_(chunk))).scalars())
+    return [(row_id, _as_record(keyring, row)) for row_id, row in sorted(rows.items())
+            if row_id not in exclude]
+
+
+def _as_record(keyring: Keyring, row: ReturnRecordRow) -> ReturnRecord:
+    return ReturnRecord(
+        source_format=SourceFormat(row.source_format), file_sha256=row.file_sha256,
+        msg_id=row.msg_id, end_to_end_id=row.end_to_end_id, bank_reference=row.bank_reference,
+        account=keyring.decrypt("account_number", row.account_enc) if row.account_enc else None,
+        amount=row.amount, status=ReturnStatus(row.status), reason_code=row.reason_code,
+        reason_text=row.reason_text, booking_date=row.booking_date,
+        record_index=row.record_index,
+        group_status=ReturnStatus(row.group_status) if row.group_status else None)
+
+
+def _set_decisions(session: Session, ids: dict[str, int], applies: Sequence[Apply],
+                   raised: Sequence[MatchException]) -> None:
+    """Record, per record, whether it was applied (and to which instruction) or queued."""
+    matched: dict[str, set[int]] = defaultdict(set)
+    for a in applies:
+        matched[a.record_key].add(a.instruction_id)
+    queued = {e.record_key for e in raised}
+    updates = []
+    for key in sorted(set(matched) | queued):
+        targets = matched.get(key, set())
+        updates.append({
+            "id": ids[key],
+            "decision": (RecordDecision.EXCEPTION if key in queued
+                         else RecordDecision.APPLIED).value,
+            "matched_instruction_id": next(iter(targets)) if len(targets) == 1 else None})
+    if updates:
+        session.execute(update(ReturnRecordRow), updates)
+
+
+def _write_events(session: Session, views: Sequence[InstructionView], applies: Sequence[Apply],
+                  ids: dict[str, int], *, actor: str) -> list[dict[str, Any]]:
+    """Write the difference between each recomputed and current state as new events."""
+    steps: dict[int, list[Apply]] = defaultdict(list)
+    for a in applies:
+        if a.changes_state:
+            steps[a.instruction_id].append(a)
+    events: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    now = utcnow()
+    current_codes = dict(session.execute(select(Instruction.id, Instruction.reason_code).where(
+        Instruction.id.in_(list(steps)))).tuples().all()) if steps else {}
+    for view in views:
+        chain = steps.get(view.instruction_id)
+        if not chain or (chain[-1].new_state, _code(chain[-1].reason_code)) == (
+                view.current_state, current_codes.get(view.instruction_id)):
+            continue  # nothing new; never fall back to the base state without a record
+        for a in _steps_from(view.current_state, chain):
+            events.append({"instruction_id": view.instruction_id,
+                           "from_state": a.from_state.value, "to_state": a.new_state.value,
+                           "reason_code": a.reason_code, "return_record_id": ids[a.record_key],
+                           "actor": actor, "at": now})
+        changes.append({"id": view.instruction_id, "state": chain[-1].new_state.value,
+                        "reason_code": _code(chain[-1].reason_code)})
+    if events:
+        session.execute(insert(InstructionEvent), events)
+        session.execute(update(Instruction), changes)
+    return events
+
+
+def _code(reason_code: str | None) -> str | None:
+    """The reason code as an instruction stores it (at most 8 characters)."""
+    return (reason_code or "")[:8] or None
+
+
+def _steps_from(current: InstructionState, chain: Sequence[Apply]) -> list[Apply]:
+    """The part of a recomputed chain after ``current``; one jump when it is not on the path.
+
+    The jump also covers a changed reason with an unchanged state (e.g. two rejections
+    arriving in the other order): the code of the recomputed chain wins, as a new event.
+    """
+    for position, a in enumerate(chain):
+        if a.from_state == current:
+            return list(chain[position:])
+    last = chain[-1]
+    return [Apply(last.instruction_id, current, last.new_state, last.reason_code,
+                  last.record_key, last.record)]
+
+
+__all__ = ["ReconcileOutcome", "reconcile_records"]
