@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and peak memory of the bulk paths, measured, never asserted."""
