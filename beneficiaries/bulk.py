@@ -37,34 +37,28 @@ def insert_beneficiaries(session: Session, rows: Sequence[dict[str, Any]]) -> No
         connection.execute(insert(BENEFICIARIES), list(rows))
 
 
-def _sqlite_text(value: Any) -> Any:
-    # the same text forms SQLAlchemy's SQLite types write (dates ISO, datetimes naive UTC)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, date):
-        return value.isoformat()
-    return json.dumps(value)
-
-
-_SQLITE_CONVERTED = frozenset({"date_of_birth", "created_at", "updated_at", "review_flags"})
-
-
 def _sqlite_executemany(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """One driver-level executemany of plain tuples: no per-row SQLAlchemy processing."""
+    """One driver-level executemany of plain tuples: no per-row SQLAlchemy processing.
+
+    Values are written in the same text forms SQLAlchemy's SQLite types use: ISO dates and
+    naive-UTC datetimes; the JSON flag list as JSON text.
+    """
     placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
     sql = f"INSERT INTO beneficiaries ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})"
-    cache: dict[tuple[str, Any], Any] = {}  # timestamps and empty flag lists repeat
+    stamps: dict[datetime, str] = {}  # a chunk shares one or two timestamps
 
-    def text(column: str, value: Any) -> Any:
-        key = (column, value if not isinstance(value, list) else tuple(value))
-        if key not in cache:
-            cache[key] = _sqlite_text(value)
-        return cache[key]
+    def stamp(moment: datetime) -> str:
+        if moment not in stamps:
+            stamps[moment] = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return stamps[moment]
 
-    plain = [c not in _SQLITE_CONVERTED for c in INSERT_COLUMNS]
+    converters: dict[str, Any] = {
+        "date_of_birth": date.isoformat, "created_at": stamp, "updated_at": stamp,
+        "review_flags": lambda flags: json.dumps(flags) if flags else "[]",
+    }
+    plan = [(c, converters.get(c)) for c in INSERT_COLUMNS]
     session.connection().exec_driver_sql(sql, [
-        tuple(row[c] if keep else text(c, row[c]) for c, keep in zip(INSERT_COLUMNS, plain,
-                                                                     strict=True))
+        tuple(row[c] if convert is None else convert(row[c]) for c, convert in plan)
         for row in rows])
 
 

@@ -35,7 +35,7 @@ from beneficiaries.report import (
     write_report_json,
 )
 from beneficiaries.rules import RuleError, Severity
-from beneficiaries.validation import ValidationContext, ValidRow, validate_row
+from beneficiaries.validation import Checked, ValidationContext, ValidRow, validate_chunk
 from disburse import audit
 from disburse.clock import utcnow
 from disburse.keyring import Keyring
@@ -184,7 +184,7 @@ def _stream(session: Session, keyring: Keyring, path: Path, prog: Programme,
     savepoint = session.begin_nested()
     try:
         for chunk in chunks:
-            _process_chunk(run, chunk, ctx)
+            _process_chunk(run, validate_chunk(ctx, chunk))
     except ListFileError as error:
         savepoint.rollback()
         report.outcome, report.message = ImportOutcome.REJECTED.value, error.detail
@@ -214,11 +214,10 @@ def _applied_message(report: ImportReport) -> str:
     return text + (f", {c.ended} ended" if c.ended else "")
 
 
-def _process_chunk(run: _Run, chunk: list[RawRow], ctx: ValidationContext) -> None:
+def _process_chunk(run: _Run, checked: list[Checked]) -> None:
     valid: list[tuple[RawRow, ValidRow]] = []
-    for raw in chunk:
+    for raw, row, errors in checked:
         run.report.counts.rows += 1
-        row, errors = validate_row(raw, ctx)
         in_file = _file_duplicates(run, raw, row)
         errors += in_file
         run.note(raw.row, errors)
@@ -261,13 +260,15 @@ def _apply_valid(run: _Run, pairs: list[tuple[RawRow, ValidRow]]) -> None:
                                       Beneficiary.citizen_id_idx.in_(list(idx.values())))
         ).scalars()
     }
-    shared_in_db = _accounts_in_use(run, rows, idx)
+    account_idx = {r.row: _account_index(keyring, r.bank_bin, r.account_number)
+                   for r in rows if r.account_number}
+    shared_in_db = _accounts_in_use(run, account_idx, idx)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     seen: list[int] = []
     for row in rows:
-        values = _values(run, row, idx[row.row])
+        values = _values(row, idx[row.row], account_idx.get(row.row))
         flags = list(row.flags)
         if values["account_idx"] and values["account_idx"] in shared_in_db.get(idx[row.row], ()):
             flags.append("account_shared")
@@ -323,11 +324,9 @@ def _conflicting_source(current: Beneficiary, row: ValidRow) -> bool:
     return current.status == BeneficiaryStatus.ACTIVE.value and not same_scope
 
 
-def _accounts_in_use(run: _Run, rows: list[ValidRow], idx: dict[int, str]
+def _accounts_in_use(run: _Run, accounts: dict[int, str], idx: dict[int, str]
                      ) -> dict[str, set[str]]:
     """Map citizen blind index -> account indexes that other citizens already use."""
-    accounts = {r.row: _account_index(run.keyring, r.bank_bin, r.account_number)
-                for r in rows if r.account_number}
     if not accounts:
         return {}
     owners: dict[str, set[str]] = {}
@@ -344,9 +343,7 @@ def _account_index(keyring: Keyring, bank_bin: str | None, account: str) -> str:
     return keyring.blind_index("account_number", f"{bank_bin}:{account}")
 
 
-def _values(run: _Run, row: ValidRow, citizen_idx: str) -> dict[str, Any]:
-    account_idx = (_account_index(run.keyring, row.bank_bin, row.account_number)
-                   if row.account_number else None)
+def _values(row: ValidRow, citizen_idx: str, account_idx: str | None) -> dict[str, Any]:
     return {
         "full_name": row.full_name, "date_of_birth": row.date_of_birth, "gender": row.gender,
         "province_code": row.province_code, "commune_code": row.commune_code,

@@ -187,3 +187,12 @@ def _payment(cells: dict[str, Cell], programme: Programme, name: str | None
     phone, found = normalize_phone(phone_raw) if phone_raw else (None, [])
     errors += found
     return channel, bin_, account, holder, phone, errors
+
+
+
+Checked = tuple[RawRow, ValidRow | None, list[RuleError]]
+
+
+def validate_chunk(ctx: ValidationContext, chunk: list[RawRow]) -> list[Checked]:
+    """Validate every row of a chunk, keeping each raw row beside its result."""
+    return [(raw, *validate_row(raw, ctx)) for raw in chunk]

@@ -92,7 +92,9 @@ def record(
     session.execute(
         update(AuditHead).where(AuditHead.id == 1)
         .values(seq=entry.seq, entry_hash=entry.entry_hash)
+        .execution_options(synchronize_session=False)
     )
+    session.expire(head)  # the ORM copy of the tip is stale now; reload it on next use
     session.flush()
     return entry
 

@@ -7,11 +7,12 @@ each outcome is stored with the registry's response digest as evidence.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from beneficiaries import bulk
@@ -31,6 +32,7 @@ from disburse.keyring import Keyring
 from disburse.users import Role, require_role
 
 CHUNK = 5_000
+BENEFICIARIES = bulk.BENEFICIARIES
 
 
 @dataclass(frozen=True)
@@ -58,23 +60,47 @@ class VerifySummary:
                 "suspended_deceased": self.suspended_deceased}
 
 
-def _targets(session: Session, scope: VerifyScope, now: datetime) -> list[Beneficiary]:
+#: Suspensions a verification run re-checks: the bank's MD07 asks the registry to confirm.
+RECHECK_SUSPENDED_LIKE = "%(MD07)%"
+
+#: The columns a run needs; whole ORM objects for a million people would not fit in memory.
+_TARGET_COLUMNS = (Beneficiary.id, Beneficiary.citizen_id_enc, Beneficiary.full_name,
+                   Beneficiary.date_of_birth, Beneficiary.gender, Beneficiary.version,
+                   Beneficiary.status)
+
+
+def _target_query(scope: VerifyScope, now: datetime) -> Select[Any]:
     b = Beneficiary
-    conditions = [b.status == BeneficiaryStatus.ACTIVE.value]
+    conditions: list[ColumnElement[bool]] = [or_(
+        b.status == BeneficiaryStatus.ACTIVE.value,
+        and_(b.status == BeneficiaryStatus.SUSPENDED.value,
+             b.status_reason.like(RECHECK_SUSPENDED_LIKE)))]
     if scope.programme:
         conditions.append(b.programme == scope.programme)
     if scope.province:
         conditions.append(b.province_code == scope.province)
     if scope.beneficiary_ids is not None:
         conditions.append(b.id.in_(list(scope.beneficiary_ids)))
-    query = select(b).where(*conditions).order_by(b.id)
+    query = select(*_TARGET_COLUMNS).where(*conditions)
     if scope.stale_only:
         latest = (select(Verification.beneficiary_id, func.max(Verification.checked_at)
                          .label("at")).group_by(Verification.beneficiary_id).subquery())
         cutoff = now - timedelta(days=scope.max_age_days)
         query = (query.outerjoin(latest, latest.c.beneficiary_id == b.id)
                  .where((latest.c.at.is_(None)) | (latest.c.at < cutoff)))
-    return list(session.execute(query).scalars())
+    return query
+
+
+def _target_chunks(session: Session, query: Select[Any]) -> Iterator[Sequence[Row[Any]]]:
+    """Yield the targets in id order, CHUNK at a time (keyset pagination, bounded memory)."""
+    last = 0
+    while True:
+        rows = session.execute(
+            query.where(Beneficiary.id > last).order_by(Beneficiary.id).limit(CHUNK)).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
 
 
 def verify(session: Session, keyring: Keyring, registry: PopulationRegistry, *,
@@ -82,19 +108,20 @@ def verify(session: Session, keyring: Keyring, registry: PopulationRegistry, *,
            on_progress: Callable[[int, int], None] | None = None) -> VerifySummary:
     """Check beneficiaries in ``scope`` against the registry and record every outcome.
 
+    Active beneficiaries are checked, and so are those a bank reported deceased (MD07).
     A deceased beneficiary is suspended (with a history row and an audit entry). Mismatches
     block payment through their recorded outcome until corrected or overridden.
     """
     now = utcnow()
-    targets = _targets(session, scope, now)
+    query = _target_query(scope, now)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     summary = VerifySummary()
-    for start in range(0, len(targets), CHUNK):
-        chunk = targets[start:start + CHUNK]
+    for chunk in _target_chunks(session, query):
         ids = {b.id: keyring.decrypt("citizen_id", b.citizen_id_enc) for b in chunk}
         answers = registry.lookup_many(sorted(set(ids.values())))
         _record_chunk(session, chunk, ids, answers, actor, summary)
         if on_progress:
-            on_progress(min(start + CHUNK, len(targets)), len(targets))
+            on_progress(summary.checked, total)
     audit.record(session, actor=actor, action="verification.run", object_type="verification",
                  object_id=now.isoformat(), detail={**summary.to_dict(),
                                                     "scope": vars(scope) | {"beneficiary_ids":
@@ -102,7 +129,7 @@ def verify(session: Session, keyring: Keyring, registry: PopulationRegistry, *,
     return summary
 
 
-def _record_chunk(session: Session, chunk: list[Beneficiary], ids: dict[int, str],
+def _record_chunk(session: Session, chunk: Sequence[Row[Any]], ids: dict[int, str],
                   answers: dict[str, LookupResult], actor: str, summary: VerifySummary) -> None:
     rows = []
     for b in chunk:
@@ -125,9 +152,10 @@ def _record_chunk(session: Session, chunk: list[Beneficiary], ids: dict[int, str
     session.execute(insert(Verification), rows)
 
 
-def _suspend_deceased(session: Session, b: Beneficiary, died: date | None, actor: str) -> None:
+def _suspend_deceased(session: Session, b: Row[Any], died: date | None, actor: str) -> None:
     reason = f"deceased per population registry (date of death {died})"
-    session.execute(update(Beneficiary).where(Beneficiary.id == b.id).values(
+    # Core UPDATE: no evaluation against every object the session holds
+    session.execute(update(BENEFICIARIES).where(BENEFICIARIES.c.id == b.id).values(
         status=BeneficiaryStatus.SUSPENDED.value, status_reason=reason,
         version=b.version + 1, updated_at=utcnow()))
     bulk.insert_history(session, [{
