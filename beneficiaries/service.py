@@ -105,6 +105,10 @@ class _Run:
     duplicate_ids: set[str]
     shared_accounts: set[str]
     writing: bool = True
+    # nothing to compare with on a first import: skip the per-chunk lookups (in-file
+    # duplicates and shared accounts are already known from the pre-scan)
+    programme_empty: bool = False
+    registry_empty: bool = False
     scopes: set[tuple[str, str]] = field(default_factory=set)
     rejected_rows: list[RawRow] = field(default_factory=list)
     rejected_ids: set[str] = field(default_factory=set)  # blind indexes of refused rows
@@ -181,6 +185,10 @@ def _stream(session: Session, keyring: Keyring, path: Path, prog: Programme,
         base = rate_on(session, prog.rate_name, today).amount
     ctx = ValidationContext(prog, today, base)
     run = _Run(session, keyring, prog, record, report, layout, actor, duplicate_ids, shared)
+    run.registry_empty = session.execute(select(Beneficiary.id).limit(1)).first() is None
+    run.programme_empty = run.registry_empty or session.execute(
+        select(Beneficiary.id).where(Beneficiary.programme == prog.code).limit(1)
+    ).first() is None
     savepoint = session.begin_nested()
     try:
         for chunk in chunks:
@@ -254,7 +262,7 @@ def _apply_valid(run: _Run, pairs: list[tuple[RawRow, ValidRow]]) -> None:
     raw_by_row = {raw.row: raw for raw, _ in pairs}
     keyring, session = run.keyring, run.session
     idx = {r.row: keyring.blind_index("citizen_id", r.citizen_id) for r in rows}
-    existing = {
+    existing = {} if run.programme_empty else {
         b.citizen_id_idx: b for b in session.execute(
             select(Beneficiary).where(Beneficiary.programme == run.programme.code,
                                       Beneficiary.citizen_id_idx.in_(list(idx.values())))
@@ -327,7 +335,7 @@ def _conflicting_source(current: Beneficiary, row: ValidRow) -> bool:
 def _accounts_in_use(run: _Run, accounts: dict[int, str], idx: dict[int, str]
                      ) -> dict[str, set[str]]:
     """Map citizen blind index -> account indexes that other citizens already use."""
-    if not accounts:
+    if not accounts or run.registry_empty:
         return {}
     owners: dict[str, set[str]] = {}
     for account_idx, citizen_idx in run.session.execute(

@@ -78,6 +78,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # 256 MiB page cache at most (the default is 2 MiB): bulk imports touch large indexes of
+    # random keys; the cache only grows as pages are used
+    cursor.execute("PRAGMA cache_size=-262144")
     cursor.close()
 
 
