@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
-import sys
 import tempfile
 from pathlib import Path
-from types import FrameType
 
 import click
-from werkzeug.serving import make_server
 
 from bank_adapters.banksim.app import create_banksim_app
 from bank_adapters.banksim.book import AccountBook, load_account_book
 from bank_adapters.banksim.store import BankStore
 from bank_adapters.banksim.submission import BankConfig, SubmissionDesk, load_or_create_bank_key
 from beneficiaries.reference import load_banks
+from disburse.serving import exit_cleanly_on_sigterm, serve_forever
 from disburse.signing import PublicKey, load_public_key_pem, public_key_pem
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -66,11 +63,6 @@ def _load_service_key(path: Path) -> PublicKey:
         raise click.BadParameter(str(exc), param_hint="--service-public-key") from None
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Turn SIGTERM into a normal exit so the temporary database is cleaned up.
-    raise SystemExit(0)
-
-
 @banksim.command("serve")
 @click.option("--bin", "bank_bin", required=True, callback=_check_bin, help="The bank's BIN.")
 @click.option("--port", required=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
@@ -95,7 +87,7 @@ def serve_command(
     """Serve the bank simulator until interrupted (SIGTERM or Ctrl-C)."""
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    exit_cleanly_on_sigterm()
     book = _load_book(accounts)
     bin_for_bic = {bank.bic: code for code, bank in load_banks().items() if bank.bic}
     config = BankConfig(bank_bin, book, _load_service_key(service_public_key),
@@ -105,20 +97,9 @@ def serve_command(
     try:
         desk = SubmissionDesk(config, store, load_or_create_bank_key(key_dir, bank_bin))
         app = create_banksim_app(config, store, desk)
-        logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else logging.ERROR)
-        try:
-            server = make_server(host, port, app, threaded=True)
-        except OSError as exc:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
-        click.echo(f"banksim {bank_bin} listening on http://{host}:{server.server_port} "
-                   f"({len(book)} accounts)")
-        sys.stdout.flush()
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        serve_forever(app, host, port, access_log=access_log, quiet_level=logging.ERROR,
+                      banner=lambda bound: f"banksim {bank_bin} listening on "
+                                           f"http://{host}:{bound} ({len(book)} accounts)")
     finally:
         store.close()
         if workdir is not None:

@@ -6,19 +6,15 @@ on its own, which is how the end-to-end tests start a real registry process.
 
 from __future__ import annotations
 
-import logging
 import shutil
-import signal
-import sys
 import tempfile
 from pathlib import Path
-from types import FrameType
 
 import click
-from werkzeug.serving import make_server
 
 from beneficiaries.popdb.app import create_popdb_app
 from beneficiaries.popdb.store import LoadReport, load_population
+from disburse.serving import exit_cleanly_on_sigterm, serve_forever
 
 _DATA = click.Path(exists=True, dir_okay=False, path_type=Path)
 _DB = click.Path(dir_okay=False, path_type=Path)
@@ -51,11 +47,6 @@ def load_command(data: Path, db: Path) -> None:
     click.echo(f"loaded {report.records} records into {db}")
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Turn SIGTERM into a normal exit so the temporary database is cleaned up.
-    raise SystemExit(0)
-
-
 @popdb.command("serve")
 @click.option("--data", required=True, type=_DATA, help="Population CSV to load at start.")
 @click.option("--port", required=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
@@ -74,27 +65,16 @@ def serve_command(
     """Load the CSV, then serve the registry until interrupted."""
     if not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    exit_cleanly_on_sigterm()
     workdir = None if db is not None else Path(tempfile.mkdtemp(prefix="popdb-"))
     db_path = db if db is not None else Path(str(workdir)) / "population.sqlite"
     try:
         report = _load_or_fail(data, db_path)
         app = create_popdb_app(db_path, token.strip(), max_batch=max_batch,
                                max_body_bytes=max_body_bytes, faults=faults)
-        logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else logging.WARNING)
-        try:
-            server = make_server(host, port, app, threaded=True)
-        except OSError as exc:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
-        click.echo(f"popdb listening on http://{host}:{server.server_port} "
-                   f"({report.records} records)")
-        sys.stdout.flush()
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        serve_forever(app, host, port, access_log=access_log,
+                      banner=lambda bound: f"popdb listening on http://{host}:{bound} "
+                                           f"({report.records} records)")
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
