@@ -124,10 +124,12 @@ def _register_blueprints(app: Flask) -> None:
     from beneficiaries.api import beneficiaries_api
     from beneficiaries.verification.api import verification_api
     from disburse.api import health_blueprint
+    from disburse.batches.api import batch_api
     from reconciliation.report_api import report_api
 
     app.register_blueprint(health_blueprint)
     app.register_blueprint(beneficiaries_api)
     app.register_blueprint(verification_api)
     app.register_blueprint(bank_api)
+    app.register_blueprint(batch_api)
     app.register_blueprint(report_api)
