@@ -17,14 +17,16 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from bank_adapters import banks
-from bank_adapters.models import Bank, ReturnFileState, ReturnSource
+from bank_adapters.models import Bank, ReceivedReturnFile, ReturnFileState, ReturnSource
 from bank_adapters.outbox import outgoing_file, payment_files_root
+from bank_adapters.returns_intake import take_in_return_file
 from bank_adapters.schemas import PaymentFileSchema, ReturnFileSchema
 from disburse.app import request_session, services
 from disburse.batches.lifecycle import SENT
 from disburse.batches.models import Batch, PaymentFile
 from disburse.batches.routing import load_routing
 from disburse.errors import NotFound, Unauthorized, ValidationFailed
+from reconciliation.service import ImportOutcome
 
 bank_api = Blueprint("bank_api", __name__, url_prefix="/api/v1/bank")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,20 +116,31 @@ def download_part(file_id: int, part: str) -> ResponseReturnValue:
 @bank_api.post("/returns")
 @bank_required
 def upload_return() -> ResponseReturnValue:
-    """Receive a return file (``file`` + ``signature``): 201 stored, 200 a duplicate."""
+    """Receive a return file (``file`` + ``signature``) and take it in: 201 new, 200 a duplicate.
+
+    The file takes the one intake path (``bank_adapters.returns_intake``): a signed file is
+    reconciled at once, an unsigned or tampered one is quarantined. The answer adds the
+    ``outcome`` (applied, quarantined, duplicate) and the reconciliation counts.
+    """
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ValidationFailed("the multipart body needs a 'file' part",
                                errors=[{"parameter": "file", "messages": ["required"]}])
     signature = request.files.get("signature")
-    stored = banks.store_return_file(
-        request_session(), bank=current_bank(), file_name=upload.filename,
+    bank = current_bank()
+    svc = services()
+    session = request_session()
+    report = take_in_return_file(
+        session, svc.keyring(), svc.settings, bank_bin=bank.bin, file_name=upload.filename,
         data=upload.read(), signature=signature.read() if signature else None,
-        source=ReturnSource.API.value,
-        returns_dir=services().settings.data_dir / "returns",
-        actor=banks.bank_user_name(current_bank().bin))
-    body: dict[str, Any] = ReturnFileSchema().dump(stored.record)
-    body["state"] = stored.state.value
+        source=ReturnSource.API, actor=banks.bank_user_name(bank.bin))
+    duplicate = report.outcome is ImportOutcome.DUPLICATE
+    body: dict[str, Any] = ReturnFileSchema().dump(
+        session.get_one(ReceivedReturnFile, report.return_file_id))
+    if duplicate:
+        body["state"] = ReturnFileState.DUPLICATE.value
+    body.update(outcome=report.outcome.value, signature=report.signature.value,
+                message=report.message, reconciliation=report.reconciliation.summary())
     response = jsonify(body)
-    response.status_code = 200 if stored.state is ReturnFileState.DUPLICATE else 201
+    response.status_code = 200 if duplicate else 201
     return response

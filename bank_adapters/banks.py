@@ -11,20 +11,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bank_adapters.file_exchange import write_atomically
-from bank_adapters.models import Bank, ReceivedReturnFile, ReturnFileState
+from bank_adapters.models import Bank
 from disburse import audit
 from disburse.batches.routing import RoutingConfig
 from disburse.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -132,74 +125,12 @@ def bank_for_token(session: Session, token: str) -> Bank:
     return bank
 
 
-def signature_holds(public_key_pem: str, data: bytes, signature: bytes | None) -> bool:
-    """Return True when ``signature`` is the bank key's raw signature over ``data``."""
-    if not signature:
-        return False
-    key = load_public_key_pem(public_key_pem.encode("ascii"))
-    try:
-        if isinstance(key, Ed25519PublicKey):
-            key.verify(signature, data)
-        else:
-            key.verify(signature, data,
-                       padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
-                       hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class StoredReturn:
-    """The outcome of storing a return file: its row and whether it was new."""
-
-    record: ReceivedReturnFile
-    state: ReturnFileState
-
-
-def store_return_file(session: Session, *, bank: Bank, file_name: str, data: bytes,
-                      signature: bytes | None, source: str, returns_dir: Path,
-                      actor: str) -> StoredReturn:
-    """Store a bank's return file unchanged and record it; a second copy is a duplicate.
-
-    The file goes to ``<returns_dir>/<bin>/<sha256>`` (its signature beside it as
-    ``.sig``). A missing or invalid signature quarantines it: stored and audited, never
-    applied. The same bytes again change nothing and report ``duplicate``.
-    """
-    sha = hashlib.sha256(data).hexdigest()
-    existing = session.execute(select(ReceivedReturnFile).where(
-        ReceivedReturnFile.bank_bin == bank.bin, ReceivedReturnFile.sha256 == sha)
-    ).scalar_one_or_none()
-    if existing is not None:
-        return StoredReturn(existing, ReturnFileState.DUPLICATE)
-    valid = signature_holds(bank.public_key_pem, data, signature)
-    folder = returns_dir / bank.bin
-    folder.mkdir(parents=True, exist_ok=True)
-    path = write_atomically(folder / sha, data)
-    if signature:
-        write_atomically(folder / f"{sha}.sig", signature)
-    state = ReturnFileState.RECEIVED if valid else ReturnFileState.QUARANTINED
-    record = ReceivedReturnFile(bank_bin=bank.bin, source=source, file_name=file_name[:200],
-                                sha256=sha, size=len(data), stored_path=str(path),
-                                signature_valid=valid, state=state.value)
-    session.add(record)
-    session.flush()
-    audit.record(session, actor=actor, action=f"return_file.{state.value}",
-                 object_type="return_file", object_id=record.id,
-                 detail={"bank_bin": bank.bin, "file_name": file_name, "sha256": sha,
-                         "source": source, "signature_valid": valid})
-    return StoredReturn(record, state)
-
-
 __all__ = [
-    "StoredReturn",
     "add_bank",
     "bank_for_token",
     "bank_user_name",
     "get_bank",
     "issue_token",
     "list_banks",
-    "signature_holds",
-    "store_return_file",
     "token_digest",
 ]

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from bank_adapters import banks
 from bank_adapters.choose import AdapterRegistry, endpoints
-from bank_adapters.models import Bank, ReturnSource
 from bank_adapters.outbox import (
     DeliveryReport,
     deliver_pending,
@@ -29,6 +28,7 @@ from bank_adapters.outbox import (
     outgoing_file,
     payment_files_root,
 )
+from bank_adapters.returns_intake import fetch_and_take_in
 from disburse.app import Services, services
 from disburse.batches.models import PaymentFile
 from disburse.batches.routing import load_routing
@@ -158,22 +158,26 @@ def outbox_list(batch_id: int | None, state: str | None, as_json: bool) -> None:
 
 @outbox_group.command("fetch-returns")
 @click.option("--actor", default="outbox", show_default=True)
-def outbox_fetch_returns(actor: str) -> None:
-    """Collect return files from every registered bank, store them, acknowledge them."""
+@click.option("--json", "as_json", is_flag=True)
+def outbox_fetch_returns(actor: str, as_json: bool) -> None:
+    """Collect return files from every registered bank, take them in, acknowledge them.
+
+    Each file is verified, kept and reconciled in its own transaction and acknowledged at
+    the bank only after it committed. Exit status 1 when a bank or a file failed.
+    """
     svc = services()
-    registry = _registry(svc)
-    with unit_of_work(svc.session_factory) as session:
-        registered = banks.list_banks(session)
-    for bank in registered:
-        adapter = registry(bank.route)
-        for found in adapter.fetch_returns():
-            with unit_of_work(svc.session_factory) as session:
-                stored = banks.store_return_file(
-                    session, bank=session.get_one(Bank, bank.bin), file_name=found.name,
-                    data=found.data, signature=found.signature, source=ReturnSource.FETCH.value,
-                    returns_dir=svc.settings.data_dir / "returns", actor=actor)
-            adapter.ack_return(found.name)  # only after the row is committed
-            click.echo(f"{bank.bin}\t{found.name}\t{stored.state.value}")
+    report = fetch_and_take_in(svc.session_factory, svc.keyring(), svc.settings,
+                               _registry(svc), actor=actor)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        for found in report.files:
+            click.echo(f"{found.bank_bin}\t{found.name}\t{found.outcome}\t"
+                       f"{found.records} records\t{found.events} state changes")
+        for bank_bin, error in sorted(report.failed_banks.items()):
+            click.echo(f"bank {bank_bin}: fetch failed: {error}", err=True)
+    if report.failed:
+        sys.exit(1)
 
 
 def _stage_files(svc: Services, batch_id: int, files_dir: Path) -> None:

@@ -94,16 +94,18 @@ def _register() -> None:
     from disburse.batches.cli import batch_group
     from disburse.batches.files_cli import batch_files_command, export_public_command, files_group
     from disburse.cli_core import audit_group, db_group, keys_group, users_group
-    from reconciliation.cli import returns_group
+    from disburse.scheduler import scheduler
+    from reconciliation.cli import batch_close_command, returns_group
     from reconciliation.report_cli import report_group
 
     keys_group.add_command(export_public_command)
     batch_group.add_command(batch_files_command)
     batch_group.add_command(batch_send)
+    batch_group.add_command(batch_close_command)
     groups: list[click.Command] = [
         db_group, users_group, keys_group, audit_group, beneficiaries_group, popdb, synth,
         verify_command, verify_group, batch_group, files_group, banks_group, outbox_group,
-        returns_group, report_group, banksim,
+        returns_group, report_group, scheduler, banksim,
     ]
     for group in groups:
         cli.add_command(group)

@@ -11,13 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bank_adapters.models import Bank, ReturnSource
+from bank_adapters.returns_intake import take_in_return_file
 from disburse.app import services
 from disburse.cli import actor_option, echo_json
 from disburse.errors import ValidationFailed
 from disburse.uow import unit_of_work
-from reconciliation.exceptions import list_exceptions, resolve_exception
+from disburse.users import Role, require_role
+from reconciliation.exceptions import close_batch, list_exceptions, resolve_exception
 from reconciliation.models import ExceptionState, QueueKind
-from reconciliation.service import ImportOutcome, ReturnImportReport, import_return_file
+from reconciliation.service import ImportOutcome, ReturnImportReport
 
 returns_group = AppGroup("returns", help="Bank return files and the reconciliation queue.")
 
@@ -47,11 +49,11 @@ def import_command(file: Path, bank_bin: str | None, signature_file: Path | None
     signature = sig_path.read_bytes() if sig_path.is_file() else None
     svc = services()
     with unit_of_work(svc.session_factory) as session:
-        report = import_return_file(
-            session, svc.keyring(), data=file.read_bytes(), file_name=file.name,
-            bank_bin=_bank_for(session, bank_bin), signature=signature,
-            source=ReturnSource.CLI, actor=actor,
-            store_dir=svc.settings.data_dir / "returns")
+        # the same intake path as the bank API upload and the scheduler's fetch
+        report = take_in_return_file(
+            session, svc.keyring(), svc.settings, bank_bin=_bank_for(session, bank_bin),
+            file_name=file.name, data=file.read_bytes(), signature=signature,
+            source=ReturnSource.CLI, actor=actor)
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -111,3 +113,14 @@ def resolve_command(exception_id: int, actor: str, note: str) -> None:
     with unit_of_work(services().session_factory) as session:
         item = resolve_exception(session, exception_id, actor=actor, note=note)
     click.echo(f"exception {item['id']} ({item['kind']}) resolved by {item['resolved_by']}")
+
+
+@click.command("close")
+@click.argument("batch_id", type=int)
+@click.option("--actor", required=True, help="an auditor or admin")
+def batch_close_command(batch_id: int, actor: str) -> None:
+    """Close settled batch BATCH_ID once no open exception concerns it."""
+    with unit_of_work(services().session_factory) as session:
+        require_role(session, actor, Role.AUDITOR, Role.ADMIN)
+        state = close_batch(session, batch_id, actor=actor)
+    click.echo(f"batch {batch_id} is {state}")

@@ -30,9 +30,11 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from disburse.payment_files.model import FileHeader, PaymentLine, WriteResult
 
-COLUMN_TITLES = ("STT", "Họ và tên", "CCCD", "Số tiền", "Số điện thoại", "Chữ ký người nhận")
+#: "Mã giao dịch" is the EndToEndId: the post office writes it back on its paid/unpaid report.
+COLUMN_TITLES = ("STT", "Họ và tên", "CCCD", "Số tiền", "Số điện thoại", "Mã giao dịch",
+                 "Chữ ký người nhận")
 TOTAL_LABEL = "Tổng cộng"
-_WIDTHS = {"A": 6, "B": 32, "C": 16, "D": 16, "E": 16, "F": 28}
+_WIDTHS = {"A": 6, "B": 32, "C": 16, "D": 16, "E": 16, "F": 24, "G": 28}
 _MONEY_FORMAT = "#,##0"
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _THIN = Side(style="thin")
@@ -111,6 +113,7 @@ def _fill_sheet(sheet: WriteOnlyWorksheet, header: FileHeader, commune: str,
             _number(sheet, number), _text(sheet, line.creditor_name, boxed=True),
             _text(sheet, line.citizen_id_masked or "", boxed=True),
             _number(sheet, line.amount, money=True), _text(sheet, line.phone or "", boxed=True),
+            _text(sheet, line.end_to_end_id, boxed=True),
             _text(sheet, "", boxed=True),  # left blank for the recipient's signature
         ])
     total = sum(line.amount for line in lines)
@@ -118,7 +121,7 @@ def _fill_sheet(sheet: WriteOnlyWorksheet, header: FileHeader, commune: str,
         _text(sheet, "", boxed=True), _text(sheet, TOTAL_LABEL, bold=True, boxed=True),
         _text(sheet, f"{len(lines)} người", boxed=True), _number(sheet, total, money=True,
                                                                   bold=True),
-        _text(sheet, "", boxed=True), _text(sheet, "", boxed=True),
+        _text(sheet, "", boxed=True), _text(sheet, "", boxed=True), _text(sheet, "", boxed=True),
     ])
 
 

@@ -20,6 +20,7 @@ from bank_adapters.outbox import outgoing_file, payment_files_root
 from disburse import audit, signing
 from disburse.app import services
 from disburse.batches.models import PaymentFile
+from disburse.keyring import Keyring
 from disburse.uow import unit_of_work
 from disburse.users import User
 from tests.integration.test_outbox import make_batch
@@ -50,6 +51,9 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def world(app: Flask) -> World:
     svc = services(app)
+    # Uploaded returns are reconciled at once, which opens encrypted accounts: the service
+    # needs its keyring, as it always has in production.
+    Keyring.init(svc.settings.key_dir)
     service_key = signing.generate_ed25519()
     bank_keys = {BIDV: signing.generate_ed25519(), VCB: signing.generate_ed25519()}
     root = payment_files_root(svc.settings.data_dir)
@@ -163,6 +167,11 @@ def test_valid_return_is_received_and_stored_unchanged(app: Flask, client: Flask
     body = response.get_json()
     assert (body["state"], body["signature_valid"], body["bank_bin"]) == (
         "received", True, BIDV)
+    # Taken in through the one intake path: applied at once, with its reconciliation counts
+    # (this status report has no transaction, so only its parse error is queued).
+    assert (body["outcome"], body["signature"]) == ("applied", "valid")
+    assert body["reconciliation"]["records"] == 0
+    assert body["reconciliation"]["parse_errors"] == body["reconciliation"]["exceptions"] == 1
     (row,) = stored_rows(app)
     sha = hashlib.sha256(RETURN_XML).hexdigest()
     expected_path = services(app).settings.data_dir / "returns" / BIDV / sha
@@ -178,6 +187,8 @@ def test_return_with_bad_or_missing_signature_is_quarantined(
     response = upload(client, world.tokens[BIDV], RETURN_XML, signature)
     assert response.status_code == 201
     assert response.get_json()["state"] == "quarantined"
+    assert response.get_json()["outcome"] == "quarantined"
+    assert response.get_json()["reconciliation"]["records"] == 0  # never applied
     (row,) = stored_rows(app)
     assert (row.state, row.signature_valid) == ("quarantined", False)
     assert Path(row.stored_path).read_bytes() == RETURN_XML  # kept for inspection
@@ -185,7 +196,7 @@ def test_return_with_bad_or_missing_signature_is_quarantined(
         actions = session.execute(select(audit.AuditEntry.action)
                                   .where(audit.AuditEntry.object_type == "return_file")
                                   ).scalars().all()
-    assert actions == ["return_file.quarantined"]
+    assert actions == ["returns.quarantine"]
 
 
 def test_same_return_twice_is_a_duplicate_and_changes_nothing(app: Flask,
@@ -196,6 +207,7 @@ def test_same_return_twice_is_a_duplicate_and_changes_nothing(app: Flask,
     second = upload(client, world.tokens[BIDV], RETURN_XML, signature, name="again.xml")
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.get_json()["state"] == "duplicate"
+    assert second.get_json()["outcome"] == "duplicate"
     assert second.get_json()["id"] == first.get_json()["id"]
     (row,) = stored_rows(app)
     assert (row.state, row.file_name) == ("received", "pain002.xml")

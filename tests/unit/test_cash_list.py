@@ -56,18 +56,23 @@ def test_one_sheet_per_commune_sorted_by_code(workbook_path):
 
 
 @pytest.mark.parametrize(("sheet", "expected_rows", "total"), [
-    ("Xã 26734", [(1, "Nguyễn Văn B", "0791****0001", 2_789_000, "0900000001", None),
-                  (2, "Nguyễn Văn D", "0791****0003", 750_000, "0900000003", None)], 3_539_000),
-    ("Xã 26737", [(1, "Nguyễn Văn A", "0791****0000", 1_500_000, "0900000000", None),
-                  (2, "Nguyễn Văn C", "0791****0002", 500_000, "0900000002", None)], 2_000_000),
-    ("Xã 26740", [(1, "Nguyễn Văn E", "0791****0004", 1_000_000, None, None)], 1_000_000),
+    ("Xã 26734", [(1, "Nguyễn Văn B", "0791****0001", 2_789_000, "0900000001", "CASH-0001",
+                   None),
+                  (2, "Nguyễn Văn D", "0791****0003", 750_000, "0900000003", "CASH-0003",
+                   None)], 3_539_000),
+    ("Xã 26737", [(1, "Nguyễn Văn A", "0791****0000", 1_500_000, "0900000000", "CASH-0000",
+                   None),
+                  (2, "Nguyễn Văn C", "0791****0002", 500_000, "0900000002", "CASH-0002",
+                   None)], 2_000_000),
+    ("Xã 26740", [(1, "Nguyễn Văn E", "0791****0004", 1_000_000, None, "CASH-0004", None)],
+     1_000_000),
 ])
 def test_rows_totals_and_blank_signature_column(workbook_path, sheet, expected_rows, total):
     rows = table(load_workbook(workbook_path)[sheet])
     assert rows[:-1] == expected_rows
     assert rows[-1][1] == TOTAL_LABEL
     assert rows[-1][3] == total == sum(row[3] for row in expected_rows)
-    assert all(row[5] is None for row in rows)  # Chữ ký người nhận stays empty
+    assert all(row[6] is None for row in rows)  # Chữ ký người nhận stays empty
 
 
 def test_headers_are_vietnamese_and_title_is_shown(workbook_path):
@@ -75,7 +80,7 @@ def test_headers_are_vietnamese_and_title_is_shown(workbook_path):
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == TITLE
     assert COLUMN_TITLES == ("STT", "Họ và tên", "CCCD", "Số tiền", "Số điện thoại",
-                             "Chữ ký người nhận")
+                             "Mã giao dịch", "Chữ ký người nhận")
     assert COLUMN_TITLES in rows
     assert any("25/11/2026" in str(cell) for row in rows[:4] for cell in row if cell)
 
