@@ -390,19 +390,23 @@ def _draw_chart(report: CashlessReport) -> bytes:
     programmes = sorted({g.programme or "" for g in groups})
     rates = {(g.programme or "", g.province or ""): f.rates["cashless_rate_count"]
              for g, f in zip(groups, report.groups, strict=True)}
-    figure = Figure(figsize=(max(8.0, 1.2 * len(provinces) + 6), 4.8), dpi=100)
+    # horizontal bars: 34 provinces stay readable on a page-wide chart
+    bar_rows = max(1, len(provinces)) * max(1, len(programmes))
+    figure = Figure(figsize=(11.0, max(4.0, 1.6 + 0.28 * bar_rows)), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    width = 0.8 / max(1, len(programmes))
+    height = 0.8 / max(1, len(programmes))
     for n, programme in enumerate(programmes):
-        heights = [_percent(rates.get((programme, p))) for p in provinces]
-        axes.bar([i + n * width for i in range(len(provinces))], heights, width,
-                 label=str(label("programme", programme)) or "-")
-    axes.set_xticks([i + width * (len(programmes) - 1) / 2 for i in range(len(provinces))],
-                    [_short_province(p) for p in provinces], rotation=30, ha="right")
-    axes.set_ylim(0, 100)
-    axes.set_ylabel("Tỷ lệ không dùng tiền mặt, % (cashless rate)")
-    axes.set_xlabel("Tỉnh/thành phố (province)")
+        widths = [_percent(rates.get((programme, p))) for p in provinces]
+        axes.barh([i + n * height for i in range(len(provinces))], widths, height,
+                  label=str(label("programme", programme)) or "-")
+    axes.set_yticks([i + height * (len(programmes) - 1) / 2 for i in range(len(provinces))],
+                    [_short_province(p) for p in provinces])
+    axes.invert_yaxis()  # first province on top
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("Tỷ lệ không dùng tiền mặt, % (cashless rate)")
+    axes.set_ylabel("Tỉnh/thành phố (province)")
+    axes.grid(axis="x", alpha=0.3)
     axes.set_title(_chart_title(report.filters))
     if programmes:
         axes.legend(title="Chương trình (programme)", fontsize="small", title_fontsize="small",
