@@ -39,7 +39,19 @@ class BenchmarkError(RuntimeError):
 
 
 def peak_rss_bytes() -> int:
-    """Return this process's peak resident set size in bytes (``ru_maxrss`` is KiB on Linux)."""
+    """Return this process's own peak resident set size in bytes.
+
+    On Linux this is ``VmHWM`` of the process's address space: ``ru_maxrss`` is not, because
+    a child started by ``subprocess`` inherits its parent's high-water mark, so every step
+    would report at least the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for row in status:
+                if row.startswith("VmHWM:"):
+                    return int(row.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 
