@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -177,33 +177,58 @@ class Payability:
 
 def payability(session: Session, beneficiary_ids: Sequence[int], *, max_age_days: int,
                now: datetime | None = None) -> dict[int, Payability]:
-    """Judge each beneficiary on its latest verification (and any override of it)."""
-    moment = now or utcnow()
-    latest = (select(Verification.beneficiary_id, func.max(Verification.id).label("vid"))
-              .where(Verification.beneficiary_id.in_(list(beneficiary_ids)))
-              .group_by(Verification.beneficiary_id).subquery())
-    rows = session.execute(
-        select(Verification, VerificationOverride.id, Beneficiary.version)
-        .join(latest, and_(latest.c.vid == Verification.id))
-        .join(Beneficiary, Beneficiary.id == Verification.beneficiary_id)
-        .outerjoin(VerificationOverride, VerificationOverride.verification_id == Verification.id)
-    ).all()
-    found = {v.beneficiary_id: _judge_payable(v, override_id, moment, max_age_days, version)
-             for v, override_id, version in rows}
+    """Judge each beneficiary on its latest verification (and any override of it).
+
+    Reads only the columns the judgement needs, as plain rows (no ``Verification`` objects,
+    no JSON or datetime decoding): a batch build judges every beneficiary of a programme.
+    """
+    cutoff = (now or utcnow()) - timedelta(days=max_age_days)
+    v = Verification
+    latest = (select(v.beneficiary_id, func.max(v.id).label("vid"))
+              .where(_covering(v.beneficiary_id, beneficiary_ids))
+              .group_by(v.beneficiary_id).subquery())
+    if session.autoflush:  # as session.execute would: pending changes count
+        session.flush()
+    # Core rows from the connection: the ORM's per-row loading is most of the cost otherwise
+    rows = session.connection().execute(
+        # stale when older than the cutoff: compared in SQL, exactly as ``now - at > max age``
+        select(v.beneficiary_id, v.id, v.outcome, v.checked_at < cutoff,
+               v.beneficiary_version == Beneficiary.version, VerificationOverride.id)
+        .join(latest, latest.c.vid == v.id)
+        .join(Beneficiary, Beneficiary.id == v.beneficiary_id)
+        .outerjoin(VerificationOverride, VerificationOverride.verification_id == v.id)
+    ).tuples().all()
+    found = {bid: _judge_payable(vid, outcome, bool(stale), bool(current), override_id)
+             for bid, vid, outcome, stale, current, override_id in rows}
     return {bid: found.get(bid, Payability(False, "unverified", None)) for bid in beneficiary_ids}
 
 
-def _judge_payable(v: Verification, override_id: int | None, now: datetime,
-                   max_age_days: int, current_version: int) -> Payability:
-    if now - v.checked_at > timedelta(days=max_age_days):
-        return Payability(False, "verification_stale", v.id)
-    if v.beneficiary_version != current_version:  # corrected since: check again first
-        return Payability(False, "record_changed_since_check", v.id)
-    if v.outcome == Outcome.VERIFIED.value:
-        return Payability(True, "verified", v.id)
-    if v.outcome in MISMATCHES and override_id is not None:
-        return Payability(True, "mismatch_overridden", v.id)
-    return Payability(False, v.outcome, v.id)
+#: ``_covering`` uses a BETWEEN when the ids span less than this many times their number.
+DENSE_SPAN = 4
+
+
+def _covering(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """Return a filter that selects at least ``ids`` (the caller drops any other row).
+
+    A build judges ids in id-ordered chunks, usually dense runs: one BETWEEN on the index is
+    far cheaper than binding thousands of IN parameters, for a few extra rows.
+    """
+    if ids and max(ids) - min(ids) < DENSE_SPAN * len(ids):
+        return cast(ColumnElement[bool], column.between(min(ids), max(ids)))
+    return cast(ColumnElement[bool], column.in_(list(ids)))
+
+
+def _judge_payable(verification_id: int, outcome: str, stale: bool, current: bool,
+                   override_id: int | None) -> Payability:
+    if stale:
+        return Payability(False, "verification_stale", verification_id)
+    if not current:  # corrected since: check again first
+        return Payability(False, "record_changed_since_check", verification_id)
+    if outcome == Outcome.VERIFIED.value:
+        return Payability(True, "verified", verification_id)
+    if outcome in MISMATCHES and override_id is not None:
+        return Payability(True, "mismatch_overridden", verification_id)
+    return Payability(False, outcome, verification_id)
 
 
 def override(session: Session, verification_id: int, *, actor: str, reason: str

@@ -81,6 +81,19 @@ def _store_digest(session: Session, batch: Batch) -> BatchDigest:
     return digest
 
 
+def _submitted_digest(session: Session, batch: Batch) -> BatchDigest:
+    """Return the digest to pin on submission, recomputing it unless it cannot be stale.
+
+    A batch at version 1 has never left draft: its stored hash is the one the build computed
+    from the rows it inserted, refreshed by every draft edit. After a round trip through
+    approval (version > 1) an edit may have kept the submitted hash on purpose, so it is
+    recomputed. The approver recomputes it in any case and refuses a mismatch.
+    """
+    if batch.version == 1:
+        return BatchDigest(batch.content_hash, batch.count, batch.total)
+    return _store_digest(session, batch)
+
+
 def submit_batch(session: Session, batch_id: int, *, actor: str) -> Batch:
     """Ask for approval: draft -> pending_approval, pinning the current hash on the batch.
 
@@ -91,7 +104,7 @@ def submit_batch(session: Session, batch_id: int, *, actor: str) -> Batch:
     batch = _lock(session, batch_id)
     _require_maker(session, batch, actor, "submit")
     next_state(batch.state, BatchAction.SUBMIT)
-    digest = _store_digest(session, batch)
+    digest = _submitted_digest(session, batch)
     if digest.count == 0:
         raise Conflict(f"batch {batch_id} has no instructions left to pay")
     apply_action(session, batch, BatchAction.SUBMIT, actor=actor, detail=_digest_detail(digest))

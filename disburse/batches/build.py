@@ -24,7 +24,7 @@ Choices made here (each is a rule of the service, not an accident of the code):
 - **Base amount**: the beneficiary's monthly amount; for rate × coefficient programmes the
   rate in force on the first day of the period times the coefficient.
 - **Order**: ``seq`` = 1..N by (route, province, commune, beneficiary id); the batch hash
-  (``state.batch_digest``) is taken in that order.
+  (``state.batch_digest``) is taken in that order, while the rows are inserted.
 - The database, not this module, forbids a second payment: UNIQUE(beneficiary, programme,
   period) on instructions. The pre-check here only lets the summary say why someone is absent.
 """
@@ -35,10 +35,11 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any, Final
+from datetime import UTC, date, datetime
+from sys import intern
+from typing import Any, Final, cast
 
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import ColumnElement, Row, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,7 +62,7 @@ from disburse.batches.approval import hold_writer_lock
 from disburse.batches.lifecycle import BatchState
 from disburse.batches.models import ArrearsCarry, Batch, Instruction, InstructionState
 from disburse.batches.routing import RoutingConfig
-from disburse.batches.state import batch_digest
+from disburse.batches.state import BatchDigest, DigestBuilder
 from disburse.clock import utcnow
 from disburse.errors import Conflict, ValidationFailed
 from disburse.keyring import Keyring
@@ -80,6 +81,11 @@ FAILED_STATES: Final = frozenset({InstructionState.REJECTED.value,
                                   InstructionState.RETURNED.value})
 E2E_PREFIX: Final = {"pension": "PEN", "social_protection": "SOC", "revolutionary": "REV",
                      "unemployment": "UNE"}
+#: ``_around`` uses a BETWEEN when the ids span less than this many times their number.
+DENSE_SPAN: Final = 4
+_ACTIVE: Final = BeneficiaryStatus.ACTIVE.value
+_CASH: Final = Channel.CASH.value
+_INSTRUCTED: Final = InstructionState.INSTRUCTED.value
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -140,10 +146,16 @@ def end_to_end_id(programme: str, period: str, beneficiary_id: int) -> str:
     ``{PRG}{YYYYMM}{beneficiary id in base 36, zero-padded to 12}``: upper-case letters and
     digits only, unique per (beneficiary, programme, period), stable across rebuilds.
     """
-    parse_period(period)
+    prefix = _e2e_prefix(programme, period)
     if beneficiary_id <= 0:
         raise ValueError("beneficiary ids are positive")
-    return f"{E2E_PREFIX[programme]}{period.replace('-', '')}{_base36(beneficiary_id):0>12}"
+    return f"{prefix}{_base36(beneficiary_id):0>12}"
+
+
+def _e2e_prefix(programme: str, period: str) -> str:
+    """Return the EndToEndId's ``{PRG}{YYYYMM}`` part, shared by a whole batch."""
+    parse_period(period)
+    return f"{E2E_PREFIX[programme]}{period.replace('-', '')}"
 
 
 @dataclass
@@ -190,6 +202,8 @@ class _Build:
     actor: str
     routing: RoutingConfig
     max_age_days: int
+    #: route_for answers, by (channel, BIN, province): the same for every such instruction
+    routes: dict[tuple[str, str | None, str], str] = field(default_factory=dict)
 
 
 # --- the build -------------------------------------------------------------------------------
@@ -230,10 +244,10 @@ def _build(session: Session, ctx: _Build, province: str | None, execution: date)
     session.add(batch)
     session.flush()
     exclusions = Exclusions()
-    plans = _plan(session, ctx, _scope(session, prog.code, province), exclusions)
+    plans = _plan(session, ctx, *_scope(session, prog.code, province), exclusions)
     _lock_audit_tip(session)
-    _insert(session, ctx, batch.id, sorted(plans, key=lambda p: p.key))
-    digest = batch_digest(session, batch.id)
+    plans.sort(key=lambda p: p.key)
+    digest = _insert(session, ctx, batch.id, plans)
     if digest.count == 0:
         raise Conflict(f"nothing to pay for {prog.code} {period}"
                        f"{' in province ' + province if province else ''}: "
@@ -264,12 +278,23 @@ def _lock_audit_tip(session: Session) -> None:
     session.execute(select(AuditHead.id).where(AuditHead.id == 1).with_for_update())
 
 
-def _scope(session: Session, programme: str, province: str | None) -> list[Row[Any]]:
+def _scope(session: Session, programme: str,
+           province: str | None) -> tuple[list[int], dict[int, str]]:
+    """Return the active ids in id order, and the others' statuses (no row is kept)."""
     b = Beneficiary
     query = select(b.id, b.status).where(b.programme == programme)
     if province:
         query = query.where(b.province_code == province)
-    return list(session.execute(query.order_by(b.id)).all())
+    active: list[int] = []
+    inactive: dict[int, str] = {}
+    rows = session.connection().execute(query.order_by(b.id).execution_options(yield_per=CHUNK))
+    for part in rows.partitions():
+        for bid, status in part:
+            if status == _ACTIVE:
+                active.append(bid)
+            else:
+                inactive[bid] = status
+    return active, inactive
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -277,10 +302,19 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start:start + CHUNK]
 
 
-def _plan(session: Session, ctx: _Build, scope: list[Row[Any]],
+def _around(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """Return a filter that selects at least ``ids`` (callers ignore any other row it lets in).
+
+    A chunk of ids taken in id order is usually a dense run: a BETWEEN on the index then costs
+    far less than binding thousands of IN parameters, at the price of a few extra rows.
+    """
+    if ids and max(ids) - min(ids) < DENSE_SPAN * len(ids):
+        return cast(ColumnElement[bool], column.between(min(ids), max(ids)))
+    return cast(ColumnElement[bool], column.in_(list(ids)))
+
+
+def _plan(session: Session, ctx: _Build, active: list[int], inactive: dict[int, str],
           exclusions: Exclusions) -> list[_Plan]:
-    active = [r.id for r in scope if r.status == BeneficiaryStatus.ACTIVE.value]
-    inactive = {r.id: r.status for r in scope if r.status != BeneficiaryStatus.ACTIVE.value}
     for chunk in _chunks(sorted(inactive)):
         outcomes = _latest_outcomes(session, chunk)
         for bid in chunk:
@@ -296,8 +330,9 @@ def _plan(session: Session, ctx: _Build, scope: list[Row[Any]],
 def _latest_outcomes(session: Session, ids: Sequence[int]) -> dict[int, str]:
     latest = (select(func.max(Verification.id)).where(Verification.beneficiary_id.in_(ids))
               .group_by(Verification.beneficiary_id))
-    return dict(list(session.execute(select(Verification.beneficiary_id, Verification.outcome)
-                                     .where(Verification.id.in_(latest))).tuples()))
+    return dict(list(session.connection().execute(
+        select(Verification.beneficiary_id, Verification.outcome)
+        .where(Verification.id.in_(latest))).tuples()))
 
 
 def _judge(session: Session, ctx: _Build, ids: Sequence[int]) -> dict[int, Payability]:
@@ -320,15 +355,21 @@ def _plan_chunk(session: Session, ctx: _Build, ids: Sequence[int],
     for bid in ids:
         if not judged[bid].payable:
             exclusions.add(judged[bid].reason, bid)
-    taken = set(session.execute(select(Instruction.beneficiary_id).where(
+    # Core rows straight from the connection (no ORM loading); everything is flushed
+    connection = session.connection()
+    taken = set(connection.execute(select(Instruction.beneficiary_id).where(
         Instruction.programme == ctx.programme.code, Instruction.period == ctx.period,
-        Instruction.beneficiary_id.in_(payable))).scalars())
+        _around(Instruction.beneficiary_id, payable))).scalars())
     history = _history(session, ctx, [bid for bid in payable if bid not in taken])
     b = Beneficiary
-    people = session.execute(select(b.id, b.channel, b.bank_bin, b.account_idx, b.province_code,
-                                    b.commune_code).where(b.id.in_(payable)).order_by(b.id))
+    wanted = set(payable)
+    people = connection.execute(select(b.id, b.channel, b.bank_bin, b.account_idx,
+                                       b.province_code, b.commune_code)
+                                .where(_around(b.id, payable)).order_by(b.id)).all()
     plans = []
     for person in people:
+        if person.id not in wanted:
+            continue
         if person.id in taken:
             exclusions.add("already_instructed", person.id)
             continue
@@ -342,12 +383,12 @@ def _plan_chunk(session: Session, ctx: _Build, ids: Sequence[int],
 
 def _history(session: Session, ctx: _Build, ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     i = Instruction
-    rows = session.execute(
+    rows = session.connection().execute(
         select(i.id, i.beneficiary_id, i.period, i.state, i.reason_code, i.amount,
                i.account_idx, ArrearsCarry.id.label("carried"))
         .outerjoin(ArrearsCarry, ArrearsCarry.from_instruction_id == i.id)
         .where(i.programme == ctx.programme.code, i.period < ctx.period,
-               i.beneficiary_id.in_(list(ids)))
+               _around(i.beneficiary_id, ids))
         .order_by(i.beneficiary_id, i.period, i.id))
     found: dict[int, list[Row[Any]]] = {}
     for row in rows:
@@ -358,7 +399,7 @@ def _history(session: Session, ctx: _Build, ids: Sequence[int]) -> dict[int, lis
 def _channel(programme: Programme, person: Row[Any],
              history: list[Row[Any]]) -> tuple[str, str | None] | None:
     """Return (channel, rerouted_from), or None when only a broken account could be used."""
-    if person.channel == Channel.CASH.value:
+    if not history or person.channel == _CASH:  # nothing failed before: the usual case
         return person.channel, None
     to_account = [h for h in history if h.account_idx is not None]
     last = to_account[-1] if to_account else None
@@ -366,7 +407,7 @@ def _channel(programme: Programme, person: Row[Any],
               and last.reason_code in ACCOUNT_PROBLEMS and last.account_idx == person.account_idx)
     if not broken:
         return person.channel, None
-    return (Channel.CASH.value, person.channel) if programme.allows(Channel.CASH) else None
+    return (_CASH, person.channel) if programme.allows(Channel.CASH) else None
 
 
 def _plan_one(ctx: _Build, person: Row[Any], history: list[Row[Any]]) -> _Plan | None:
@@ -374,17 +415,33 @@ def _plan_one(ctx: _Build, person: Row[Any], history: list[Row[Any]]) -> _Plan |
     if chosen is None:
         return None
     channel, rerouted_from = chosen
+    carried = _carried(ctx, history) if history else ()
+    bid, _, bank_bin, _, province, commune = person
+    # a million plans live until the insert: share the few distinct strings they hold
+    province, commune, channel = intern(province), intern(commune), intern(channel)
+    route = _route(ctx, channel, None if channel == _CASH else bank_bin, province)
+    return _Plan((route, province, commune, bid), channel, rerouted_from,
+                 sum(amount for _, amount in carried), carried)
+
+
+def _carried(ctx: _Build, history: list[Row[Any]]) -> tuple[tuple[int, int], ...]:
+    """Return (instruction id, amount) of the earlier failures whose arrears are paid now."""
     rule = ARREARS_RULES[ctx.programme.code]
-    carried = tuple((h.id, h.amount) for h in history
-                    if h.carried is None and h.state in FAILED_STATES
-                    and h.reason_code in rule.eligible_reasons
-                    and months_between(h.period, ctx.period) <= rule.max_months_back)
-    route = ctx.routing.route_for(
-        programme=ctx.programme.code, channel=channel,
-        bank_bin=None if channel == Channel.CASH.value else person.bank_bin,
-        province_code=person.province_code)
-    return _Plan((route, person.province_code, person.commune_code, person.id), channel,
-                 rerouted_from, sum(amount for _, amount in carried), carried)
+    return tuple((h.id, h.amount) for h in history
+                 if h.carried is None and h.state in FAILED_STATES
+                 and h.reason_code in rule.eligible_reasons
+                 and months_between(h.period, ctx.period) <= rule.max_months_back)
+
+
+def _route(ctx: _Build, channel: str, bank_bin: str | None, province: str) -> str:
+    """Return the route, asking the routing table once per (channel, BIN, province)."""
+    key = (channel, bank_bin, province)
+    route = ctx.routes.get(key)
+    if route is None:
+        route = ctx.routing.route_for(programme=ctx.programme.code, channel=channel,
+                                      bank_bin=bank_bin, province_code=province)
+        ctx.routes[key] = route
+    return route
 
 
 def _rate(session: Session, programme: Programme, period: str) -> int | None:
@@ -393,48 +450,128 @@ def _rate(session: Session, programme: Programme, period: str) -> int | None:
     return rate_on(session, programme.rate_name, parse_period(period)).amount
 
 
-def _insert(session: Session, ctx: _Build, batch_id: int, plans: list[_Plan]) -> None:
+#: Instruction columns in the order the bulk insert writes them (every column but ``id``).
+INSERT_COLUMNS: Final = (
+    "batch_id", "beneficiary_id", "programme", "period", "seq", "amount", "base_amount",
+    "arrears_amount", "channel", "route", "rerouted_from", "bank_bin", "account_enc",
+    "account_idx", "creditor_name", "province_code", "commune_code", "end_to_end_id", "state",
+    "reason_code", "payment_file_id", "created_at",
+)
+_INSTRUCTIONS: Final[Table] = Instruction.__table__  # type: ignore[assignment]
+#: SQLSTATE class 23: integrity constraint violation (what COPY raises from the driver).
+_INTEGRITY_SQLSTATE: Final = "23"
+
+
+def _insert(session: Session, ctx: _Build, batch_id: int, plans: list[_Plan]) -> BatchDigest:
+    """Insert the instructions in seq order, hashing them on the way (``state.batch_digest``).
+
+    Each chunk's people are read once, rows are plain tuples in ``INSERT_COLUMNS`` order, and
+    the writer is the backend's fastest bulk path (``_write_rows``).
+    """
     rate = _rate(session, ctx.programme, ctx.period)
+    e2e_prefix = _e2e_prefix(ctx.programme.code, ctx.period)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    digest = DigestBuilder()
     for start in range(0, len(plans), CHUNK):
         part = plans[start:start + CHUNK]
-        b = Beneficiary
-        people = {r.id: r for r in session.execute(
-            select(b.id, b.full_name, b.account_holder, b.account_enc, b.account_idx,
-                   b.bank_bin, b.monthly_amount, b.coefficient_x100)
-            .where(b.id.in_([p.key[3] for p in part])))}
-        rows = [_row(ctx, batch_id, start + n + 1, plan, people[plan.key[3]], rate)
+        people = _payees(session, [p.key[3] for p in part])
+        now = utcnow()
+        # the driver-level SQLite insert needs the text form SQLAlchemy's SQLite types write
+        created = _sqlite_stamp(now) if sqlite else now
+        fixed = _Fixed(batch_id, ctx.programme.code, ctx.period, e2e_prefix, rate, created)
+        rows = [_row(fixed, start + n + 1, plan, people[plan.key[3]])
                 for n, plan in enumerate(part)]
         try:
-            session.execute(insert(Instruction.__table__), rows)  # type: ignore[arg-type]
+            _write_rows(session, rows)
             _carry(session, batch_id, part)
-        except IntegrityError as error:
+        except Exception as error:
+            if not _is_integrity_error(error):
+                raise
             raise Conflict(
                 f"another batch has just instructed some of these beneficiaries for "
                 f"{ctx.programme.code} {ctx.period} (or carried their arrears); nothing was "
                 "saved, build again to see who is left") from error
+        digest.add([_digest_row(row) for row in rows])
+    return digest.result()
 
 
-def _row(ctx: _Build, batch_id: int, seq: int, plan: _Plan, person: Row[Any],
-         rate: int | None) -> dict[str, Any]:
+def _payees(session: Session, ids: list[int]) -> dict[int, tuple[Any, ...]]:
+    """Return id -> (full name, holder, account blob, account index, BIN, amount, coef.)."""
+    b = Beneficiary
+    rows = session.connection().execute(
+        select(b.id, b.full_name, b.account_holder, b.account_enc, b.account_idx,
+               b.bank_bin, b.monthly_amount, b.coefficient_x100).where(b.id.in_(ids))).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """The values every row of one insert chunk shares."""
+
+    batch_id: int
+    programme: str
+    period: str
+    e2e_prefix: str
+    rate: int | None
+    created_at: datetime | str
+
+
+def _sqlite_stamp(moment: datetime) -> str:
+    """Return ``moment`` as SQLAlchemy's SQLite DateTime stores it: naive UTC with micros."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _row(fixed: _Fixed, seq: int, plan: _Plan, person: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Return one instruction row in ``INSERT_COLUMNS`` order."""
     route, province, commune, bid = plan.key
-    base = (amount_from_rate(rate, person.coefficient_x100)
-            if rate is not None and person.coefficient_x100 else person.monthly_amount)
-    cash = plan.channel == Channel.CASH.value
-    return {
-        "batch_id": batch_id, "beneficiary_id": bid, "programme": ctx.programme.code,
-        "period": ctx.period, "seq": seq, "amount": base + plan.arrears, "base_amount": base,
-        "arrears_amount": plan.arrears, "channel": plan.channel, "route": route,
-        "rerouted_from": plan.rerouted_from,
-        "bank_bin": None if cash else person.bank_bin,
-        "account_enc": None if cash else person.account_enc,
-        "account_idx": None if cash else person.account_idx,
-        "creditor_name": (person.full_name if cash
-                          else person.account_holder or person.full_name)[:140],
-        "province_code": province, "commune_code": commune,
-        "end_to_end_id": end_to_end_id(ctx.programme.code, ctx.period, bid),
-        "state": InstructionState.INSTRUCTED.value, "reason_code": None,
-        "payment_file_id": None, "created_at": utcnow(),
-    }
+    full_name, holder, account_enc, account_idx, bank_bin, monthly, coefficient = person
+    rate = fixed.rate
+    base = (amount_from_rate(rate, coefficient) if rate is not None and coefficient
+            else monthly)
+    cash = plan.channel == _CASH
+    return (
+        fixed.batch_id, bid, fixed.programme, fixed.period, seq, base + plan.arrears, base,
+        plan.arrears, plan.channel, route, plan.rerouted_from,
+        None if cash else bank_bin, None if cash else account_enc,
+        None if cash else account_idx,
+        (full_name if cash else holder or full_name)[:140], province, commune,
+        f"{fixed.e2e_prefix}{_base36(bid):0>12}", _INSTRUCTED, None, None, fixed.created_at,
+    )
+
+
+def _digest_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Return the ``state.DIGEST_COLUMNS`` values of an ``INSERT_COLUMNS`` row."""
+    (_, bid, _, _, seq, amount, base, arrears, channel, route, _, bank_bin, _, account_idx,
+     creditor, province, commune, e2e, *_) = row
+    return (seq, e2e, bid, amount, base, arrears, channel, route, bank_bin or "",
+            account_idx or "", creditor, province, commune)
+
+
+def _write_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Insert instruction rows: COPY on PostgreSQL, a driver executemany on SQLite."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        driver = connection.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+                f"COPY payment_instructions ({', '.join(INSERT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    elif dialect == "sqlite":  # rows already hold the SQLite text form of created_at
+        marks = ", ".join("?" for _ in INSERT_COLUMNS)
+        connection.exec_driver_sql(
+            f"INSERT INTO payment_instructions ({', '.join(INSERT_COLUMNS)}) VALUES ({marks})",
+            rows)
+    else:
+        connection.execute(insert(_INSTRUCTIONS),
+                           [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in rows])
+
+
+def _is_integrity_error(error: Exception) -> bool:
+    """Tell whether ``error`` is a constraint violation, wrapped by SQLAlchemy or raw (COPY)."""
+    if isinstance(error, IntegrityError):
+        return True
+    return str(getattr(error, "sqlstate", "") or "").startswith(_INTEGRITY_SQLSTATE)
 
 
 def _carry(session: Session, batch_id: int, part: list[_Plan]) -> None:

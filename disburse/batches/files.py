@@ -292,22 +292,25 @@ def _route_lines(run: _Run, route: Route, name: str) -> Iterator[PaymentLine]:
     purpose = cast(Literal["PENS", "BENE"], programme.purpose_code)
     remittance = f"{programme.code} {run.batch.period}"
     banks = load_banks()
-    for row in run.session.execute(query):
-        bin_code = route.bin if cash else (row.bank_bin or route.bin)
+    # Core rows from the connection (the session was flushed by the approval check), unpacked
+    # as tuples: the ORM's per-row loading would cost more than the XML itself
+    for row in run.session.connection().execute(query):
+        e2e, amount, name, bank_bin, account_enc, province, commune, *card = row
+        bin_code = route.bin if cash else (bank_bin or route.bin)
         bank = banks.get(bin_code)
         try:
             yield PaymentLine(
-                end_to_end_id=row.end_to_end_id, amount=int(row.amount),
-                creditor_name=unicodedata.normalize("NFC", row.creditor_name),
-                creditor_account=_account(run.keyring, row.account_enc, cash),
+                end_to_end_id=e2e, amount=int(amount),
+                creditor_name=unicodedata.normalize("NFC", name),
+                creditor_account=_account(run.keyring, account_enc, cash),
                 creditor_bin=bin_code, creditor_bic=None if cash or bank is None else bank.bic,
-                purpose=purpose, remittance=remittance, province_code=row.province_code,
-                commune_code=row.commune_code,
-                citizen_id_masked=mask(run.keyring.decrypt("citizen_id", row.citizen_id_enc))
+                purpose=purpose, remittance=remittance, province_code=province,
+                commune_code=commune,
+                citizen_id_masked=mask(run.keyring.decrypt("citizen_id", card[0]))
                 if cash else None,
-                phone=(row.phone or None) if cash else None)
+                phone=(card[1] or None) if cash else None)
         except ValueError as error:
-            raise ValidationFailed(f"instruction {row.end_to_end_id} cannot be written: "
+            raise ValidationFailed(f"instruction {e2e} cannot be written: "
                                    f"{error}") from None
 
 
