@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
+from typing import TypeVar
 
 from reconciliation.records import ReturnRecord, ReturnStatus
 
@@ -61,7 +62,7 @@ class ExceptionKind(StrEnum):
     UNKNOWN_MSG_ID = "unknown_msg_id"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InstructionView:
     """What matching needs to know about one payment instruction.
 
@@ -88,7 +89,7 @@ class InstructionView:
     requested_date: date | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Apply:
     """Move one instruction to ``new_state`` because of one record.
 
@@ -109,7 +110,7 @@ class Apply:
         return self.from_state != self.new_state
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatchException:
     """A record that needs a person, with the instructions it may concern."""
 
@@ -156,6 +157,12 @@ TRANSITIONS: dict[tuple[InstructionState, ReturnStatus], InstructionState | Exce
        for status in (_S.ACCEPTED, _S.PENDING, _S.SETTLED, _S.RETURNED)},
 }
 DEFAULT_DATE_WINDOW_DAYS = 3
+_K = TypeVar("_K")
+# The same encoder ``json.dumps(parts, ensure_ascii=False)`` builds on every call, built once
+# (the output is byte-identical, so stored keys stay valid).
+_KEY_ENCODER = json.JSONEncoder(ensure_ascii=False)
+# Characters an account is compared without.
+_ACCOUNT_NOISE = str.maketrans("", "", " .-")
 
 
 def record_key(record: ReturnRecord) -> str:
@@ -171,19 +178,24 @@ def record_key(record: ReturnRecord) -> str:
     Returns:
         A 64-character hex digest, stable across runs (fit for a UNIQUE column).
     """
+    return _record_digest(record).hex()
+
+
+def _record_digest(record: ReturnRecord) -> bytes:
+    """The 32 bytes :func:`record_key` writes in hex (half the memory while matching)."""
     parts = [record.end_to_end_id, record.msg_id, record.status.value, record.amount,
              record.bank_reference,
              record.booking_date.isoformat() if record.booking_date else None,
              record.account, record.reason_code,
              record.group_status.value if record.group_status else None]
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(_KEY_ENCODER.encode(parts).encode()).digest()
 
 
-def _record_order(record: ReturnRecord) -> tuple[str, str, str, int, str]:
+def _tie_order(record: ReturnRecord) -> tuple[str, str, int, str]:
     # Total over every field outside the key, so the representative kept among duplicates
-    # never depends on arrival order.
-    return (record_key(record), record.source_format.value, record.file_sha256,
-            record.record_index, record.reason_text or "")
+    # (and the order of exceptions with the same key) never depends on arrival order.
+    return (record.source_format.value, record.file_sha256, record.record_index,
+            record.reason_text or "")
 
 
 def normalize_account(account: str | None) -> str | None:
@@ -197,32 +209,58 @@ def normalize_account(account: str | None) -> str | None:
     """
     if account is None:
         return None
-    return "".join(ch for ch in account if ch not in " .-").upper() or None
+    return account.translate(_ACCOUNT_NOISE).upper() or None
 
 
-@dataclass(frozen=True)
 class _Index:
-    by_e2e: dict[str, list[InstructionView]]
-    by_msg: dict[str, list[InstructionView]]
-    by_reference: dict[str, list[InstructionView]]
-    by_account_amount: dict[tuple[str, int], list[InstructionView]]
+    """Look-ups over the instructions; each built on first use (most files need only one).
 
-    @classmethod
-    def build(cls, instructions: Iterable[InstructionView]) -> _Index:
-        by_e2e: dict[str, list[InstructionView]] = defaultdict(list)
-        by_msg: dict[str, list[InstructionView]] = defaultdict(list)
-        by_reference: dict[str, list[InstructionView]] = defaultdict(list)
-        by_account_amount: dict[tuple[str, int], list[InstructionView]] = defaultdict(list)
-        for view in sorted(instructions, key=lambda v: v.instruction_id):
-            by_e2e[view.end_to_end_id].append(view)
-            if view.msg_id:
-                by_msg[view.msg_id].append(view)
-            if view.bank_reference:
-                by_reference[view.bank_reference].append(view)
+    A million-entry file matched on EndToEndId never pays for the account + amount index
+    (a normalised account and a tuple per instruction).
+    """
+
+    def __init__(self, instructions: Iterable[InstructionView]) -> None:
+        # Sorted by id so that every candidate list is in a fixed order.
+        self.views = sorted(instructions, key=lambda v: v.instruction_id)
+        # One view per EndToEndId, plus the rare extra ones: a list per id would cost
+        # ~90 bytes per instruction for nothing.
+        self.first_by_e2e: dict[str, InstructionView] = {}
+        self.more_by_e2e: dict[str, list[InstructionView]] = {}
+        for view in self.views:
+            first = self.first_by_e2e.setdefault(view.end_to_end_id, view)
+            if first is not view:
+                self.more_by_e2e.setdefault(view.end_to_end_id, []).append(view)
+
+    def by_e2e(self, end_to_end_id: str) -> list[InstructionView]:
+        first = self.first_by_e2e.get(end_to_end_id)
+        if first is None:
+            return []
+        return [first, *self.more_by_e2e.get(end_to_end_id, ())]
+
+    @cached_property
+    def by_msg(self) -> dict[str, list[InstructionView]]:
+        return _group(self.views, lambda v: v.msg_id or None)
+
+    @cached_property
+    def by_reference(self) -> dict[str, list[InstructionView]]:
+        return _group(self.views, lambda v: v.bank_reference or None)
+
+    @cached_property
+    def by_account_amount(self) -> dict[tuple[str, int], list[InstructionView]]:
+        def key(view: InstructionView) -> tuple[str, int] | None:
             account = normalize_account(view.account)
-            if account:
-                by_account_amount[(account, view.amount)].append(view)
-        return cls(by_e2e, by_msg, by_reference, by_account_amount)
+            return (account, view.amount) if account else None
+        return _group(self.views, key)
+
+
+def _group(views: Iterable[InstructionView], key: Callable[[InstructionView], _K | None]
+           ) -> dict[_K, list[InstructionView]]:
+    groups: dict[_K, list[InstructionView]] = {}
+    for view in views:
+        value = key(view)
+        if value is not None:
+            groups.setdefault(value, []).append(view)
+    return groups
 
 
 def match_returns(
@@ -244,41 +282,80 @@ def match_returns(
         Decisions in a deterministic order: the applies grouped by instruction in replay
         order (apply them in sequence), then the exceptions sorted by kind and record key.
     """
-    index = _Index.build(instructions)
-    unique, exceptions = _deduplicate(records)
-    queues: dict[int, list[tuple[ReturnRecord, str]]] = defaultdict(list)
-    views: dict[int, InstructionView] = {}
-    for key, record in unique:
-        outcome = _route(record, key, index, date_window_days)
+    return _match(((_record_digest(r), r) for r in records), instructions, date_window_days)
+
+
+def match_keyed_returns(
+    keyed: Iterable[tuple[str, ReturnRecord]],
+    instructions: Iterable[InstructionView],
+    *,
+    date_window_days: int = DEFAULT_DATE_WINDOW_DAYS,
+) -> list[Decision]:
+    """:func:`match_returns` for records whose :func:`record_key` the caller already has.
+
+    Args:
+        keyed: ``(record_key(record), record)`` pairs; the key must be the record's own.
+        instructions: As for :func:`match_returns`.
+        date_window_days: As for :func:`match_returns`.
+
+    Returns:
+        The same decisions as ``match_returns`` of the records.
+    """
+    return _match(((bytes.fromhex(key), r) for key, r in keyed), instructions,
+                  date_window_days)
+
+
+def _match(
+    keyed: Iterable[tuple[bytes, ReturnRecord]],
+    instructions: Iterable[InstructionView],
+    date_window_days: int,
+) -> list[Decision]:
+    # Keys are held as 32-byte digests (65 bytes each, not 113 for the hex string) until a
+    # decision needs the hex form: at a million records that is ~50 MB less at the peak.
+    index = _Index(instructions)
+    unique, exceptions = _deduplicate(keyed)
+    # Most instructions get one record: keep (view, record, key) for the first, and a list
+    # only for the others (a list per instruction was ~90 bytes each at a million).
+    first: dict[int, tuple[InstructionView, ReturnRecord, bytes]] = {}
+    more: dict[int, list[tuple[ReturnRecord, bytes]]] = {}
+    # The order records are routed in does not matter: each queue is replayed in a fixed
+    # order and the exceptions are sorted at the end.
+    for key, record in unique.items():
+        outcome = _route(record, key.hex(), index, date_window_days)
         if isinstance(outcome, MatchException):
             exceptions.append(outcome)
             continue
         for view in outcome:
-            queues[view.instruction_id].append((record, key))
-            views[view.instruction_id] = view
+            if view.instruction_id in first:
+                more.setdefault(view.instruction_id, []).append((record, key))
+            else:
+                first[view.instruction_id] = (view, record, key)
+    del unique, index
     applies: list[Apply] = []
-    for instruction_id in sorted(queues):
-        replayed, raised = _replay(views[instruction_id], queues[instruction_id])
-        applies.extend(replayed)
-        exceptions.extend(raised)
+    for instruction_id in sorted(first):
+        view, record, digest = first.pop(instruction_id)  # frees the entry as we go
+        queue = [(record, digest.hex())]
+        queue.extend((r, d.hex()) for r, d in more.get(instruction_id, ()))
+        _replay(view, queue, applies, exceptions)
     exceptions.sort(key=lambda e: (e.kind.value, e.record_key, e.candidate_ids,
-                                   _record_order(e.record)))
+                                   *_tie_order(e.record)))
     return [*applies, *exceptions]
 
 
 def _deduplicate(
-    records: Iterable[ReturnRecord],
-) -> tuple[list[tuple[str, ReturnRecord]], list[MatchException]]:
-    keyed = sorted(((record_key(r), r) for r in records),
-                   key=lambda pair: (pair[0], *_record_order(pair[1])[1:]))
-    unique: list[tuple[str, ReturnRecord]] = []
+    keyed: Iterable[tuple[bytes, ReturnRecord]],
+) -> tuple[dict[bytes, ReturnRecord], list[MatchException]]:
+    """Keep one record per key, the first in :func:`_tie_order`; the others are duplicates."""
+    unique: dict[bytes, ReturnRecord] = {}
     duplicates: list[MatchException] = []
     for key, record in keyed:
-        if unique and unique[-1][0] == key:
-            duplicates.append(MatchException(_E.DUPLICATE_RECORD, key, record, (),
-                                             "same record already seen"))
-        else:
-            unique.append((key, record))
+        kept = unique.setdefault(key, record)
+        if kept is record:
+            continue
+        if _tie_order(record) < _tie_order(kept):
+            unique[key], record = record, kept
+        duplicates.append(MatchException(_E.DUPLICATE_RECORD, key.hex(), record, (),
+                                         "same record already seen"))
     return unique, duplicates
 
 
@@ -290,7 +367,7 @@ def _route(
         return _route_group(record, key, index)
     if record.end_to_end_id is None:
         return _fallback(record, key, index, window)
-    candidates = index.by_e2e.get(record.end_to_end_id, [])
+    candidates = index.by_e2e(record.end_to_end_id)
     if len(candidates) > 1 and record.msg_id:
         candidates = [v for v in candidates if v.msg_id == record.msg_id] or candidates
     ids = tuple(v.instruction_id for v in candidates)
@@ -363,14 +440,14 @@ def _by_account_amount_date(
 
 
 def _replay(
-    view: InstructionView, queue: Sequence[tuple[ReturnRecord, str]]
-) -> tuple[list[Apply], list[MatchException]]:
+    view: InstructionView, queue: Sequence[tuple[ReturnRecord, str]], applies: list[Apply],
+    raised: list[MatchException],
+) -> None:
     """Run one instruction's records through the state machine in the fixed order."""
-    ordered = sorted(queue, key=lambda pair: (STATUS_PRECEDENCE[pair[0].status], pair[1]))
+    if len(queue) > 1:
+        queue = sorted(queue, key=lambda pair: (STATUS_PRECEDENCE[pair[0].status], pair[1]))
     state = view.current_state
-    applies: list[Apply] = []
-    raised: list[MatchException] = []
-    for record, key in ordered:
+    for record, key in queue:
         outcome = TRANSITIONS[(state, record.status)]
         if isinstance(outcome, ExceptionKind):
             raised.append(MatchException(outcome, key, record, (view.instruction_id,),
@@ -379,7 +456,6 @@ def _replay(
         applies.append(Apply(view.instruction_id, state, outcome, record.reason_code, key,
                              record))
         state = outcome
-    return applies, raised
 
 
 def apply_decisions(

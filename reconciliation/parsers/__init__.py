@@ -21,12 +21,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from reconciliation.records import ParseError, ParseErrorCode
 
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+#: The default size limit: a national monthly camt.054 (a million entries is ~650 MiB) must
+#: fit. Parsing streams, so memory does not grow with the limit; callers may pass their own.
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
 _CHUNK = 1024 * 1024
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,39 @@ def parse_iso_date(text: str) -> date:
         ValueError: Not an ISO date.
     """
     return date.fromisoformat(text.strip()[:10])
+
+
+class ValueSharer:
+    """Hands out one object per distinct repeated value (MsgId, reason code, amount).
+
+    A million records answering one payment file would otherwise hold a million equal MsgId
+    strings, and benefit amounts repeat a great deal. Bounded, so a file of all-different
+    values cannot grow it far: past the limit, values are returned as they are.
+    """
+
+    __slots__ = ("_kept", "_limit")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._kept: dict[object, object] = {}
+        self._limit = limit
+
+    def __call__(self, value: _V) -> _V:
+        """Return the kept equal value, keeping this one if there is room.
+
+        Args:
+            value: A hashable value (None passes through).
+
+        Returns:
+            An equal value, shared with earlier records where possible.
+        """
+        if value is None:
+            return value
+        kept = self._kept.get(value)
+        if kept is not None:
+            return kept  # type: ignore[return-value]  # equal to value, so of its type
+        if len(self._kept) < self._limit:
+            self._kept[value] = value
+        return value
 
 
 @contextlib.contextmanager

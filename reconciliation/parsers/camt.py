@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
-from reconciliation.parsers import gc_paused, open_input, parse_iso_date
+from reconciliation.parsers import ValueSharer, gc_paused, open_input, parse_iso_date
 from reconciliation.parsers.xml_safety import (
     DEFAULT_LIMITS,
     CompiledSpec,
@@ -108,6 +108,7 @@ class _State:
     statement_count: int = 0
     records: list[ReturnRecord] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
+    share: ValueSharer = field(default_factory=ValueSharer)
 
 
 def parse_camt054(
@@ -269,11 +270,16 @@ def _amount_code(exc: AmountError) -> ParseErrorCode:
     return ParseErrorCode.FRACTIONAL_AMOUNT if exc.fractional else ParseErrorCode.INVALID_VALUE
 
 
+# Every path below RtrInf that _TX_SPEC can produce (a branch without children is read as
+# a leaf, hence "RtrInf/Rsn").
+_RETURN_PATHS = frozenset({"RtrInf/Rsn", "RtrInf/Rsn/Cd", "RtrInf/Rsn/Prtry", "RtrInf/AddtlInf"})
+_SUB_FAMILY = "BkTxCd/Domn/Fmly/SubFmlyCd"
+
+
 def _is_return(entry: dict[str, str], tx: dict[str, str]) -> bool:
-    if any(key.startswith("RtrInf/") for key in tx):
+    if not _RETURN_PATHS.isdisjoint(tx):
         return True
-    sub_family = "BkTxCd/Domn/Fmly/SubFmlyCd"
-    return _RETURN_SUB_FAMILY in (tx.get(sub_family), entry.get(sub_family))
+    return _RETURN_SUB_FAMILY in (tx.get(_SUB_FAMILY), entry.get(_SUB_FAMILY))
 
 
 def _status(entry: dict[str, str], tx: dict[str, str]) -> ReturnStatus | None:
@@ -312,13 +318,13 @@ def _build_record(
     return ReturnRecord(
         source_format=state.source_format,
         file_sha256=state.sha256,
-        msg_id=tx.get("Refs/MsgId") or None,
+        msg_id=state.share(tx.get("Refs/MsgId") or None),
         end_to_end_id=None if e2e == _NOT_PROVIDED else e2e,
         bank_reference=tx.get("Refs/AcctSvcrRef") or entry.get("AcctSvcrRef") or None,
         account=_account(tx, returned=status is ReturnStatus.RETURNED),
-        amount=amount,
+        amount=state.share(amount),
         status=status,
-        reason_code=tx.get("RtrInf/Rsn/Cd") or tx.get("RtrInf/Rsn/Prtry") or None,
+        reason_code=state.share(tx.get("RtrInf/Rsn/Cd") or tx.get("RtrInf/Rsn/Prtry") or None),
         reason_text=tx.get("RtrInf/AddtlInf") or tx.get("AddtlTxInf") or None,
         booking_date=booking_date,
         record_index=state.position - 1,
@@ -334,13 +340,16 @@ def _first_amount(entry: dict[str, str], tx: dict[str, str]) -> int | None:
     return _vnd(entry, "Amt") if not tx else None
 
 
+_CREDITOR_ACCOUNT = ("RltdPties/CdtrAcct/Id/Othr/Id", "RltdPties/CdtrAcct/Id/IBAN")
+_RETURN_ACCOUNT = ("RltdPties/DbtrAcct/Id/Othr/Id", "RltdPties/DbtrAcct/Id/IBAN",
+                   *_CREDITOR_ACCOUNT)
+
+
 def _account(tx: dict[str, str], *, returned: bool) -> str | None:
-    parties = ("DbtrAcct", "CdtrAcct") if returned else ("CdtrAcct",)
-    for party in parties:
-        for kind in ("Othr/Id", "IBAN"):
-            value = tx.get(f"RltdPties/{party}/Id/{kind}")
-            if value:
-                return value
+    for path in _RETURN_ACCOUNT if returned else _CREDITOR_ACCOUNT:
+        value = tx.get(path)
+        if value:
+            return value
     return None
 
 

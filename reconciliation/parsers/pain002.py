@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
-from reconciliation.parsers import gc_paused, open_input, parse_iso_date
+from reconciliation.parsers import ValueSharer, gc_paused, open_input, parse_iso_date
 from reconciliation.parsers.xml_safety import (
     DEFAULT_LIMITS,
     CompiledSpec,
@@ -100,6 +100,7 @@ class _State:
     records: list[ReturnRecord] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
     pending_blocks: list[_Status] = field(default_factory=list)
+    share: ValueSharer = field(default_factory=ValueSharer)
 
 
 def parse_pain002(
@@ -217,9 +218,9 @@ def _transaction_record(
         bank_reference=values.get("AcctSvcrRef") or None,
         account=(values.get("OrgnlTxRef/CdtrAcct/Id/Othr/Id")
                  or values.get("OrgnlTxRef/CdtrAcct/Id/IBAN") or None),
-        amount=amount,
+        amount=state.share(amount),
         status=mapped,
-        reason_code=status.reason_code,
+        reason_code=state.share(status.reason_code),
         reason_text=status.reason_text,
         booking_date=booking_date,
         record_index=state.tx_count - 1,

@@ -191,13 +191,22 @@ def release(element: etree._Element) -> None:
         del parent[0]
 
 
+_Entry = tuple[str, "CompiledSpec | None", bool]
+# Distinct tags remembered per spec level; a hostile file with endless made-up element names
+# must not grow the memo without bound (past it, names are simply looked up each time).
+_TAG_MEMO_LIMIT = 256
+_UNSEEN: _Entry = ("", None, False)  # a memo miss (compared by identity)
+
+
 class CompiledSpec:
     """A :data:`Spec` turned into lookup tables once, so reading an entry does no string work.
 
-    Each local name maps to ``(path, child table or None, keep attributes)``.
+    Each local name maps to ``(path, child table or None, keep attributes)``; ``by_tag``
+    remembers the answer per full tag (``{namespace}Name``) so that the local name is cut
+    out of a tag once per file layout, not once per element.
     """
 
-    __slots__ = ("table",)
+    __slots__ = ("by_tag", "table")
 
     def __init__(self, spec: Spec, prefix: str = "") -> None:
         self.table: dict[str, tuple[str, CompiledSpec | None, bool]] = {}
@@ -207,6 +216,21 @@ class CompiledSpec:
             path = prefix + bare
             child = CompiledSpec(sub, path + "/") if sub is not None else None
             self.table[bare] = (path, child, keep_attrs)
+        self.by_tag: dict[object, _Entry | None] = {}
+
+    def entry_for(self, tag: object) -> _Entry | None:
+        """The table entry for a full element tag, or None when the spec does not want it.
+
+        Args:
+            tag: An element's ``tag`` (a comment's or processing instruction's is not a str).
+
+        Returns:
+            ``(path, child spec, keep attributes)`` or None.
+        """
+        entry = self.table.get(local_name(tag)) if isinstance(tag, str) else None
+        if len(self.by_tag) < _TAG_MEMO_LIMIT:
+            self.by_tag[tag] = entry
+        return entry
 
 
 def extract(element: etree._Element, spec: CompiledSpec) -> dict[str, str]:
@@ -225,26 +249,24 @@ def extract(element: etree._Element, spec: CompiledSpec) -> dict[str, str]:
         Stripped text per path, for the paths present.
     """
     out: dict[str, str] = {}
-    _extract_into(element, spec.table, out)
+    _extract_into(element, spec, out)
     return out
 
 
-def _extract_into(
-    node: etree._Element,
-    table: dict[str, tuple[str, CompiledSpec | None, bool]],
-    out: dict[str, str],
-) -> None:
-    # Hot path (runs for every entry of million-entry files): kept deliberately flat.
+def _extract_into(node: etree._Element, spec: CompiledSpec, out: dict[str, str]) -> None:
+    # Hot path (runs for every entry of million-entry files): kept deliberately flat; one
+    # dict look-up per child element, by its full tag.
+    by_tag = spec.by_tag
     for child in node:
         tag = child.tag
-        if tag.__class__ is not str:
-            continue
-        entry = table.get(tag[tag.rfind("}") + 1 :])
+        entry = by_tag.get(tag, _UNSEEN)
+        if entry is _UNSEEN:
+            entry = spec.entry_for(tag)
         if entry is None:
             continue
         path, sub, keep_attrs = entry
         if sub is not None and len(child):
-            _extract_into(child, sub.table, out)
+            _extract_into(child, sub, out)
             continue
         # A branch without children is read as a leaf: an element may be a branch in one
         # version and a leaf in another (camt .02 <Sts>BOOK</Sts>, .08 <Sts><Cd>BOOK</Cd>).
