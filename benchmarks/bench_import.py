@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import pstats
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -271,13 +272,20 @@ def step_import(backend: str, path: Path, workdir: Path, admin_url: str | None,
     url = _import_url(backend, workdir, admin_url)
     try:
         _migrate(url)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         watch, counts = run_import(url, path, workdir / f"keys-{uuid.uuid4().hex[:8]}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         stored = _count_beneficiaries(url)
     finally:
         if backend == "postgresql" and admin_url is not None and not keep:
             drop_database(admin_url, url)
+    # The validation worker is a forked child: its CPU and its peak RSS (which counts the
+    # pages it shares with this process, so the sum with ours is an upper bound).
+    worker_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    worker_mib = after.ru_maxrss / 1024 if worker_cpu > 0 else 0.0
     return _finish(f"import {backend}", watch, counts["rows"], backend=backend,
-                   counts=counts, stored=stored)
+                   counts=counts, stored=stored, worker_cpu_seconds=worker_cpu,
+                   worker_peak_rss_mib=worker_mib)
 
 
 def run_step(args: argparse.Namespace) -> None:
@@ -363,6 +371,10 @@ def print_table(read: StepResult | None, pairs: dict[str, list[StepResult | None
             print(_targets(imported))
             print(f"  counts: {imported.detail['counts']}; rows stored: "
                   f"{imported.detail['stored']}")
+            worker_cpu = imported.detail.get("worker_cpu_seconds", 0.0)
+            print(f"  validation worker: {worker_cpu:.2f} CPU s, peak "
+                  f"{imported.detail.get('worker_peak_rss_mib', 0.0):.0f} MiB; import CPU "
+                  f"in total {imported.cpu_seconds + worker_cpu:.2f} s")
 
 
 def _commit() -> str:

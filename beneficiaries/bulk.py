@@ -24,8 +24,18 @@ INSERT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def insert_beneficiaries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert new beneficiaries: COPY on PostgreSQL, one executemany elsewhere."""
+_DATE_OF_BIRTH = INSERT_COLUMNS.index("date_of_birth")
+_REVIEW_FLAGS = INSERT_COLUMNS.index("review_flags")
+_CREATED_AT = INSERT_COLUMNS.index("created_at")
+_UPDATED_AT = INSERT_COLUMNS.index("updated_at")
+assert (_DATE_OF_BIRTH, _REVIEW_FLAGS, _CREATED_AT, _UPDATED_AT) == (4, 19, 23, 24)
+
+
+def insert_beneficiaries(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert new beneficiaries, given as tuples in ``INSERT_COLUMNS`` order.
+
+    COPY on PostgreSQL, one driver-level executemany on SQLite, a Core insert elsewhere.
+    """
     if not rows:
         return
     connection = session.connection()
@@ -34,10 +44,11 @@ def insert_beneficiaries(session: Session, rows: Sequence[dict[str, Any]]) -> No
     elif connection.dialect.name == "sqlite":
         _sqlite_executemany(session, rows)
     else:
-        connection.execute(insert(BENEFICIARIES), list(rows))
+        connection.execute(insert(BENEFICIARIES),
+                           [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in rows])
 
 
-def _sqlite_executemany(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def _sqlite_executemany(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     """One driver-level executemany of plain tuples: no per-row SQLAlchemy processing.
 
     Values are written in the same text forms SQLAlchemy's SQLite types use: ISO dates and
@@ -48,30 +59,28 @@ def _sqlite_executemany(session: Session, rows: Sequence[dict[str, Any]]) -> Non
     stamps: dict[datetime, str] = {}  # a chunk shares one or two timestamps
 
     def stamp(moment: datetime) -> str:
-        if moment not in stamps:
-            stamps[moment] = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return stamps[moment]
+        text = stamps.get(moment)
+        if text is None:
+            text = stamps[moment] = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return text
 
-    converters: dict[str, Any] = {
-        "date_of_birth": date.isoformat, "created_at": stamp, "updated_at": stamp,
-        "review_flags": lambda flags: json.dumps(flags) if flags else "[]",
-    }
-    plan = [(c, converters.get(c)) for c in INSERT_COLUMNS]
+    dumps, iso = json.dumps, date.isoformat
     session.connection().exec_driver_sql(sql, [
-        tuple(row[c] if convert is None else convert(row[c]) for c, convert in plan)
+        (*row[:4], iso(row[4]), *row[5:19], dumps(row[19]) if row[19] else "[]",
+         row[20], row[21], row[22], stamp(row[23]), stamp(row[24]), row[25])
         for row in rows])
 
 
-def _copy_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def _copy_rows(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     driver = session.connection().connection.driver_connection
     columns = ", ".join(INSERT_COLUMNS)
+    dumps = json.dumps
     with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
         f"COPY beneficiaries ({columns}) FROM STDIN"
     ) as copy:
+        write_row = copy.write_row
         for row in rows:
-            values = [row[c] for c in INSERT_COLUMNS]
-            values[INSERT_COLUMNS.index("review_flags")] = json.dumps(row["review_flags"])
-            copy.write_row(values)
+            write_row((*row[:19], dumps(row[19]), *row[20:]))
 
 
 def update_beneficiaries(session: Session, rows: Sequence[dict[str, Any]]) -> None:

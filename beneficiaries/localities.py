@@ -28,8 +28,13 @@ def load_communes() -> dict[str, tuple[str, ...]]:
 
 
 @cache
-def _commune_sets() -> dict[str, frozenset[str]]:
+def commune_sets() -> dict[str, frozenset[str]]:
+    """Return the set of 5-digit commune codes of each 2-digit province code (one lookup
+    answers both ``is_known_province`` and ``is_commune_of``)."""
     return {code: frozenset(codes) for code, codes in load_communes().items()}
+
+
+_commune_sets = commune_sets
 
 
 @cache

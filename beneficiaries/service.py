@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from beneficiaries.models import (
     ImportOutcome,
     ListImport,
 )
+from beneficiaries.pipeline import SealedChunk, ValidationWorker
+from beneficiaries.pipeline import available as pipeline_available
 from beneficiaries.programmes import AmountRule, Programme, get_programme, rate_on
 from beneficiaries.report import (
     ImportReport,
@@ -35,9 +37,11 @@ from beneficiaries.report import (
     write_report_json,
 )
 from beneficiaries.rules import RuleError, Severity
+from beneficiaries.sealing import Sealed, account_index
 from beneficiaries.validation import Checked, ValidationContext, ValidRow, validate_chunk
 from disburse import audit
 from disburse.clock import utcnow
+from disburse.errors import ValidationFailed
 from disburse.keyring import Keyring
 
 #: Fields compared on re-import; a difference makes the row "updated".
@@ -56,6 +60,8 @@ class ImportOptions:
     chunk_size: int = 20_000
     store_dir: Path | None = None
     display_name: str | None = None
+    #: Validate in a forked worker process: None decides by file size (more than a chunk).
+    parallel: bool | None = None
 
 
 def file_sha256(path: Path) -> tuple[str, int]:
@@ -69,8 +75,13 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 
 def _clean_key(value: Any) -> str:
+    if value.__class__ is str and value.isalnum():
+        return value  # nothing to remove: the common case of a well-formed cell
     return "".join(str(value or "").split()).replace("-", "").lstrip("'")
 
+
+#: No list row is shorter than this many bytes, so a smaller file holds less than a chunk.
+_MIN_ROW_BYTES = 64
 
 _PRESCAN_FIELDS = frozenset({"citizen_id", "bank_bin", "account_number"})
 
@@ -81,12 +92,12 @@ def _prescan(layout: ListLayout, path: Path, opts: ImportOptions) -> tuple[set[s
     accounts: Counter[str] = Counter()
     chunks = read_list(path, chunk_size=max(opts.chunk_size, 100_000),
                        display_name=opts.display_name, only=_PRESCAN_FIELDS)[1]
+    clean = _clean_key
     for chunk in chunks:
-        for raw in chunk:
-            ids[_clean_key(raw.cells.get("citizen_id"))] += 1
-            account = _clean_key(raw.cells.get("account_number"))
-            if account:
-                accounts[_clean_key(raw.cells.get("bank_bin")) + ":" + account] += 1
+        ids.update([clean(raw.cells.get("citizen_id")) for raw in chunk])
+        accounts.update([clean(cells.get("bank_bin")) + ":" + account
+                         for cells in (raw.cells for raw in chunk)
+                         if (account := clean(cells.get("account_number")))])
     return ({k for k, n in ids.items() if n > 1 and k},
             {k for k, n in accounts.items() if n > 1})
 
@@ -175,28 +186,65 @@ def _stream(session: Session, keyring: Keyring, path: Path, prog: Programme,
     try:
         layout, chunks = read_list(path, chunk_size=opts.chunk_size,
                                    display_name=opts.display_name)
+    except ListFileError as error:
+        report.outcome, report.message = ImportOutcome.REJECTED.value, error.detail
+        return
+    try:
+        ctx: ValidationContext | None = ValidationContext(prog, today, _base_rate(session, prog,
+                                                                                  today))
+    except ValidationFailed:
+        ctx = None  # reported after the pre-scan, as it always was
+    worker = _start_worker(path, ctx, keyring, opts)
+    try:
+        _stream_rows(session, keyring, path, prog, record, report, actor, today, opts,
+                     layout, chunks, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _start_worker(path: Path, ctx: ValidationContext | None, keyring: Keyring,
+                  opts: ImportOptions) -> ValidationWorker | None:
+    """Validate in a second process when the list surely holds more than one chunk."""
+    parallel = opts.parallel
+    if parallel is None:  # a second core to run on, and more than one chunk to overlap
+        parallel = (pipeline_available()
+                    and path.stat().st_size > opts.chunk_size * _MIN_ROW_BYTES)
+    if not parallel or ctx is None:
+        return None
+    return ValidationWorker(path, ctx, keyring, chunk_size=opts.chunk_size,
+                            display_name=opts.display_name)
+
+
+def _stream_rows(session: Session, keyring: Keyring, path: Path, prog: Programme,
+                 record: ListImport, report: ImportReport, actor: str, today: date,
+                 opts: ImportOptions, layout: ListLayout, chunks: Iterator[list[RawRow]],
+                 worker: ValidationWorker | None) -> None:
+    try:
         duplicate_ids, shared = _prescan(layout, path, opts)
     except ListFileError as error:
         report.outcome, report.message = ImportOutcome.REJECTED.value, error.detail
         return
     report.ignored_columns = layout.ignored
-    base = None
-    if prog.amount_rule is AmountRule.RATE_X_COEFFICIENT and prog.rate_name:
-        base = rate_on(session, prog.rate_name, today).amount
-    ctx = ValidationContext(prog, today, base)
+    ctx = ValidationContext(prog, today, _base_rate(session, prog, today))
     run = _Run(session, keyring, prog, record, report, layout, actor, duplicate_ids, shared)
     run.registry_empty = session.execute(select(Beneficiary.id).limit(1)).first() is None
     run.programme_empty = run.registry_empty or session.execute(
         select(Beneficiary.id).where(Beneficiary.programme == prog.code).limit(1)
     ).first() is None
+    checked: Iterator[SealedChunk] = worker.chunks() if worker is not None else (
+        (validate_chunk(ctx, chunk), {}) for chunk in chunks)
     savepoint = session.begin_nested()
     try:
-        for chunk in chunks:
-            _process_chunk(run, validate_chunk(ctx, chunk))
+        for results, sealed in checked:
+            _process_chunk(run, results, sealed)
     except ListFileError as error:
         savepoint.rollback()
         report.outcome, report.message = ImportOutcome.REJECTED.value, error.detail
         return
+    except BaseException:
+        savepoint.rollback()  # no chunk of a failed import outlives it, whatever the caller does
+        raise
     if report.counts.rejected and not opts.accept_valid:
         savepoint.rollback()
         report.outcome = ImportOutcome.REJECTED.value
@@ -211,6 +259,12 @@ def _stream(session: Session, keyring: Keyring, path: Path, prog: Programme,
     _store_rejected(run, opts)
 
 
+def _base_rate(session: Session, prog: Programme, today: date) -> int | None:
+    if prog.amount_rule is AmountRule.RATE_X_COEFFICIENT and prog.rate_name:
+        return rate_on(session, prog.rate_name, today).amount
+    return None
+
+
 def _zero_written(report: ImportReport) -> None:
     report.counts.added = report.counts.updated = report.counts.unchanged = 0
 
@@ -222,11 +276,16 @@ def _applied_message(report: ImportReport) -> str:
     return text + (f", {c.ended} ended" if c.ended else "")
 
 
-def _process_chunk(run: _Run, checked: list[Checked]) -> None:
+def _process_chunk(run: _Run, checked: list[Checked], sealed: dict[int, Sealed]) -> None:
     valid: list[tuple[RawRow, ValidRow]] = []
+    run.report.counts.rows += len(checked)
+    # with no duplicate in the file the in-file check can find nothing: skip it
+    check_file = bool(run.duplicate_ids or run.shared_accounts)
     for raw, row, errors in checked:
-        run.report.counts.rows += 1
-        in_file = _file_duplicates(run, raw, row)
+        in_file = _file_duplicates(run, raw, row) if check_file else []
+        if not errors and not in_file and row is not None:
+            valid.append((raw, row))  # the common case: nothing to note
+            continue
         errors += in_file
         run.note(raw.row, errors)
         if row is None or any(e.blocking for e in errors):
@@ -234,7 +293,7 @@ def _process_chunk(run: _Run, checked: list[Checked]) -> None:
         else:
             extra = tuple(e.code for e in in_file if not e.blocking)
             valid.append((raw, replace(row, flags=row.flags + extra) if extra else row))
-    _apply_valid(run, valid)
+    _apply_valid(run, valid, sealed)
 
 
 def _file_duplicates(run: _Run, raw: RawRow, row: ValidRow | None) -> list[RuleError]:
@@ -255,46 +314,67 @@ def _file_duplicates(run: _Run, raw: RawRow, row: ValidRow | None) -> list[RuleE
     return found
 
 
-def _apply_valid(run: _Run, pairs: list[tuple[RawRow, ValidRow]]) -> None:
+def _apply_valid(run: _Run, pairs: list[tuple[RawRow, ValidRow]],
+                 sealed: dict[int, Sealed]) -> None:
+    """Insert, update or keep the valid rows of a chunk.
+
+    ``sealed`` holds the blind indexes and ciphertexts of rows already computed by the
+    validation worker; the others are computed here.
+    """
     if not pairs:
         return
     rows = [row for _, row in pairs]
     raw_by_row = {raw.row: raw for raw, _ in pairs}
     keyring, session = run.keyring, run.session
-    idx = {r.row: keyring.blind_index("citizen_id", r.citizen_id) for r in rows}
+    idx: dict[int, str] = {}
+    account_idx: dict[int, str] = {}
+    for r in rows:
+        known = sealed.get(r.row)
+        if known is None:
+            idx[r.row] = keyring.blind_index("citizen_id", r.citizen_id)
+            if r.account_number:
+                account_idx[r.row] = account_index(keyring, r.bank_bin, r.account_number)
+        else:
+            idx[r.row] = known[0]
+            if known[1]:
+                account_idx[r.row] = known[1]
     existing = {} if run.programme_empty else {
         b.citizen_id_idx: b for b in session.execute(
             select(Beneficiary).where(Beneficiary.programme == run.programme.code,
                                       Beneficiary.citizen_id_idx.in_(list(idx.values())))
         ).scalars()
     }
-    account_idx = {r.row: _account_index(keyring, r.bank_bin, r.account_number)
-                   for r in rows if r.account_number}
     shared_in_db = _accounts_in_use(run, account_idx, idx)
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     seen: list[int] = []
+    counts = run.report.counts
+    scopes = run.scopes
+    new_row = _NewRow(run, utcnow())  # one timestamp for the rows this chunk creates
     for row in rows:
-        values = _values(row, idx[row.row], account_idx.get(row.row))
+        number = row.row
+        citizen_idx = idx[number]
+        account = account_idx.get(number)
         flags = list(row.flags)
-        if values["account_idx"] and values["account_idx"] in shared_in_db.get(idx[row.row], ()):
+        if account and shared_in_db and account in shared_in_db.get(citizen_idx, ()):
             flags.append("account_shared")
-            run.note(row.row, [_shared_account_flag()])
+            run.note(number, [_shared_account_flag()])
         if flags:
-            run.report.counts.flagged += 1
-        current = existing.get(idx[row.row])
+            counts.flagged += 1
+        current = existing.get(citizen_idx) if existing else None
         if current is None:
-            inserts.append(_new_row(run, row, values, flags))
-            run.report.counts.added += 1
+            inserts.append(new_row(row, citizen_idx, account, flags, sealed.get(number)))
+            counts.added += 1
         elif _conflicting_source(current, row):
-            run.note(row.row, [_programme_duplicate(current)])
-            run.reject(raw_by_row[row.row])
+            run.note(number, [_programme_duplicate(current)])
+            run.reject(raw_by_row[number])
             continue
         else:
-            _update_or_keep(run, current, values, flags, updates, history, seen)
-        run.scopes.add((row.province_code, row.commune_code))
-    if run.report.counts.rejected and not run.record.accept_valid:
+            _update_or_keep(run, current, row, _values(row, account), flags, updates,
+                            history, seen)
+        scopes.add((row.province_code, row.commune_code))
+    if counts.rejected and not run.record.accept_valid:
         return  # the file will be rejected: stop writing, keep validating
     bulk.insert_beneficiaries(session, inserts)
     _write_updates(session, updates)
@@ -346,43 +426,50 @@ def _accounts_in_use(run: _Run, accounts: dict[int, str], idx: dict[int, str]
     return {idx[row]: {a} for row, a in accounts.items() if owners.get(a, set()) - {idx[row]}}
 
 
-def _account_index(keyring: Keyring, bank_bin: str | None, account: str) -> str:
-    """Blind index of an account: the BIN is part of it (one number at two banks differs)."""
-    return keyring.blind_index("account_number", f"{bank_bin}:{account}")
-
-
-def _values(row: ValidRow, citizen_idx: str, account_idx: str | None) -> dict[str, Any]:
+def _values(row: ValidRow, account_idx: str | None) -> dict[str, Any]:
+    """The compared fields of a valid row, as stored (``COMPARED_FIELDS``)."""
     return {
         "full_name": row.full_name, "date_of_birth": row.date_of_birth, "gender": row.gender,
         "province_code": row.province_code, "commune_code": row.commune_code,
         "monthly_amount": row.amount, "coefficient_x100": row.coefficient_x100,
         "channel": row.channel, "bank_bin": row.bank_bin, "account_idx": account_idx,
         "account_holder": row.account_holder, "phone": row.phone,
-        "_account_plain": row.account_number, "_citizen_idx": citizen_idx,
-        "_citizen_plain": row.citizen_id,
     }
 
 
-def _new_row(run: _Run, row: ValidRow, values: dict[str, Any], flags: list[str]
-             ) -> dict[str, Any]:
-    now = utcnow()
-    account = values.pop("_account_plain")
-    return {
-        **{k: v for k, v in values.items() if not k.startswith("_")},
-        "programme": run.programme.code,
-        "citizen_id_enc": run.keyring.encrypt("citizen_id", values["_citizen_plain"]),
-        "citizen_id_idx": values["_citizen_idx"],
-        "account_enc": run.keyring.encrypt("account_number", account) if account else None,
-        "locality_version": LOCALITY_VERSION_2025, "status": BeneficiaryStatus.ACTIVE.value,
-        "status_reason": None, "review_flags": flags, "source_import_id": run.record.id,
-        "source_row": row.row, "last_seen_import_id": run.record.id, "created_at": now,
-        "updated_at": now, "version": 1,
-    }
+class _NewRow:
+    """Build ``bulk.INSERT_COLUMNS`` tuples for new beneficiaries of one chunk."""
+
+    def __init__(self, run: _Run, now: datetime) -> None:
+        self.programme = run.programme.code
+        self.encrypt = run.keyring.encrypt
+        self.import_id = run.record.id
+        self.now = now
+
+    def __call__(self, row: ValidRow, citizen_idx: str, account_idx: str | None,
+                 flags: list[str], known: Sealed | None) -> tuple[Any, ...]:
+        account = row.account_number
+        encrypt, import_id, now = self.encrypt, self.import_id, self.now
+        if known is None:
+            citizen_enc = encrypt("citizen_id", row.citizen_id)
+            account_enc = encrypt("account_number", account) if account else None
+        else:
+            citizen_enc, account_enc = known[2], known[3]
+        return (
+            self.programme, citizen_enc, citizen_idx, row.full_name,
+            row.date_of_birth, row.gender, row.province_code, row.commune_code,
+            LOCALITY_VERSION_2025, row.amount, row.coefficient_x100, row.channel,
+            row.bank_bin, account_enc, account_idx, row.account_holder, row.phone, _ACTIVE,
+            None, flags, import_id, row.row, import_id, now, now, 1,
+        )
 
 
-def _update_or_keep(run: _Run, current: Beneficiary, values: dict[str, Any], flags: list[str],
-                    updates: list[dict[str, Any]], history: list[dict[str, Any]],
-                    seen: list[int]) -> None:
+_ACTIVE = BeneficiaryStatus.ACTIVE.value
+
+
+def _update_or_keep(run: _Run, current: Beneficiary, row: ValidRow, values: dict[str, Any],
+                    flags: list[str], updates: list[dict[str, Any]],
+                    history: list[dict[str, Any]], seen: list[int]) -> None:
     changed = {f: (getattr(current, f), values[f]) for f in COMPARED_FIELDS
                if getattr(current, f) != values[f]}
     reactivate = current.status == BeneficiaryStatus.ENDED.value
@@ -392,7 +479,7 @@ def _update_or_keep(run: _Run, current: Beneficiary, values: dict[str, Any], fla
         return
     update_values: dict[str, Any] = {f: values[f] for f in changed}
     if "account_idx" in changed:
-        plain = values["_account_plain"]
+        plain = row.account_number
         update_values["account_enc"] = (run.keyring.encrypt("account_number", plain)
                                         if plain else None)
     if reactivate:  # a suspended person (deceased, mismatch) is never reactivated by a list

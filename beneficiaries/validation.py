@@ -63,6 +63,8 @@ class ValidationContext:
 
 
 def _text(cell: Cell) -> str:
+    if cell.__class__ is str:  # the common case first
+        return cell.strip()
     if cell is None:
         return ""
     return cell.isoformat() if isinstance(cell, date) else cell.strip()
@@ -76,12 +78,13 @@ def _locality(cells: dict[str, Cell]) -> tuple[str, str, list[RuleError]]:
     province, commune = _text(cells.get("province_code")), _text(cells.get("commune_code"))
     province = province.zfill(2) if province.isdigit() else province
     commune = commune.zfill(5) if commune.isdigit() else commune
-    if not localities.is_known_province(province):
+    communes = localities.commune_sets().get(province)
+    if communes is None:
         return province, commune, [_err(
             "province_unknown", "province_code",
             f"Province code {province!r} is not one of the 34 provinces in force since 2025-07-01.",
             f"Mã tỉnh {province!r} không thuộc 34 tỉnh, thành phố từ ngày 01/7/2025.")]
-    if not localities.is_commune_of(province, commune):
+    if commune not in communes:
         return province, commune, [_err(
             "commune_unknown", "commune_code",
             f"Commune code {commune!r} is not a commune of province {province}.",

@@ -23,6 +23,8 @@ MAX_DIGITS: Final = 15
 _CURRENCY: Final = re.compile(r"^(?:vnđ|vnd)\s*|\s*(?:vnđ|vnd|đồng|dong|đ|₫)\.?$")
 #: Thousands grouped with one separator used throughout: 1.500.000, 1,500,000, 1 500 000.
 _GROUPED: Final = re.compile(r"[1-9][0-9]{0,2}(?P<g>[., ])[0-9]{3}(?:(?P=g)[0-9]{3})*")
+#: ASCII digits only, or ``_GROUPED``: the common, unambiguous forms.
+_PLAIN: Final = re.compile(r"[0-9]+|[1-9][0-9]{0,2}(?P<g>[., ])[0-9]{3}(?:(?P=g)[0-9]{3})*")
 #: A plain or grouped whole part, then one decimal separator and a fraction.
 _WITH_FRACTION: Final = re.compile(
     r"(?P<whole>[0-9]+|[1-9][0-9]{0,2}(?P<g>[., ])[0-9]{3}(?:(?P=g)[0-9]{3})*)"
@@ -54,6 +56,16 @@ def parse_vnd(raw: str | int, *, field: str = FIELD) -> tuple[int | None, list[R
         return None, [_format_error(str(raw), field)]
     if isinstance(raw, int):
         return _positive(raw, field)
+    if raw.isascii():
+        # Digits, or thousands grouped by one separator, and nothing else: what the slow path
+        # below would find after removing nothing (no currency, no sign, no fraction).
+        plain = _PLAIN.fullmatch(raw.strip())
+        if plain is not None:
+            text = plain[0]
+            amount = _to_int(text.replace(plain["g"], "") if plain["g"] else text, text, field)
+            if isinstance(amount, RuleError):
+                return None, [amount]
+            return _positive(amount, field)
     text = clean_cell(raw).lower()
     if not text:
         return None, [RuleError(

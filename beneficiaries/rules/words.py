@@ -41,12 +41,24 @@ def _word_key(raw: str) -> str:
     return " ".join(raw.casefold().split())
 
 
+#: Cells already read successfully, by table: a list repeats a handful of spellings.
+_FOUND: Final[dict[int, dict[str, tuple[str, str]]]] = {}
+_FOUND_MAX: Final = 4096
+
+
 def _lookup(raw: str | None, table: dict[str, str]) -> tuple[str | None, str]:
     """Return (value, key) for a cell; value is None when the word is not in the table."""
+    found = _FOUND.setdefault(id(table), {})
+    if raw is not None:
+        hit = found.get(raw)
+        if hit is not None:
+            return hit
     key = _word_key(raw or "")
     value = table.get(key)
     if value is None and key and not key.isascii():
         value = table.get(bank_form(key).casefold())
+    if value is not None and raw is not None and len(found) < _FOUND_MAX:
+        found[raw] = (value, key)
     return value, key
 
 

@@ -1,0 +1,24 @@
+"""Blind indexes and ciphertexts of a valid row: what the registry stores instead of PII."""
+
+from __future__ import annotations
+
+from beneficiaries.validation import ValidRow
+from disburse.keyring import Keyring
+
+#: (citizen ID blind index, account blind index or None, citizen ID ciphertext, account
+#: ciphertext or None) of one row.
+Sealed = tuple[str, str | None, bytes, bytes | None]
+
+
+def account_index(keyring: Keyring, bank_bin: str | None, account: str) -> str:
+    """Blind index of an account: the BIN is part of it (one number at two banks differs)."""
+    return keyring.blind_index("account_number", f"{bank_bin}:{account}")
+
+
+def seal(keyring: Keyring, row: ValidRow) -> Sealed:
+    """Compute the blind indexes and encrypt the citizen ID and account of ``row``."""
+    account = row.account_number
+    return (keyring.blind_index("citizen_id", row.citizen_id),
+            account_index(keyring, row.bank_bin, account) if account else None,
+            keyring.encrypt("citizen_id", row.citizen_id),
+            keyring.encrypt("account_number", account) if account else None)
