@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import Final
 
 from beneficiaries.rules._cells import INVISIBLE
@@ -25,6 +26,8 @@ _APOSTROPHES: Final = re.compile(r"['`]")
 _NOT_ALNUM: Final = re.compile(r"[^A-Z0-9]+")
 #: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+#: Control characters that XML 1.0, hence an XLSX worksheet, cannot hold (tab, LF, CR can).
+_XML_ILLEGAL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def normalize_name(s: str) -> str:
@@ -98,6 +101,7 @@ def bank_form(s: str) -> str:
     return " ".join(s.upper().split())
 
 
+@lru_cache(maxsize=1 << 16)  # names repeat across a list; the key is a pure function
 def _compare_key(name: str) -> str:
     """Bank form without punctuation: what a bank keeps of a holder name."""
     return " ".join(_NOT_ALNUM.sub(" ", _APOSTROPHES.sub("", bank_form(name))).split())
@@ -118,6 +122,8 @@ def compare_holder_name(full_name: str, holder: str) -> list[RuleError]:
     Returns:
         No finding, a review ``holder_name_token_order`` or an error ``holder_name_mismatch``.
     """
+    if full_name == holder:  # equal texts have equal keys: no finding, whatever they are
+        return []
     expected, given = _compare_key(full_name), _compare_key(holder)
     if not expected or not given or expected == given:
         return []
@@ -147,6 +153,9 @@ def neutralize_cell(value: str) -> str:
         value: The text about to be written to an export.
 
     Returns:
-        ``value``, or ``"'" + value`` when it could be read as a formula.
+        ``value``, or ``"'" + value`` when it could be read as a formula; a control character
+        a worksheet cannot hold is written visibly as ``\\xNN``.
     """
+    if not value.isprintable():
+        value = _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
     return "'" + value if value.startswith(_FORMULA_STARTS) else value

@@ -590,3 +590,19 @@ def test_synthetic_lists_report_every_import_defect_on_its_row(
                 assert defect["row"] not in rejected_rows
                 stored = find(session, keyring, defect["citizen_id"], entry["programme"])
                 assert unicodedata.is_normalized("NFC", stored.full_name)
+
+
+def test_rejected_rows_workbook_holds_control_characters_escaped(
+        session: Session, keyring: Keyring, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    rows = [list_row(1), list_row(2, full_name="Nguyễn\x07Thị\x00Đào", gender="robot")]
+    store = tmp_path / "store"
+    report = run_import(session, keyring, csv_list(tmp_path, "l.csv", rows), accept_valid=True,
+                        store_dir=store)
+
+    assert (report.outcome, report.counts.added, report.counts.rejected) == ("applied", 1, 1)
+    sheet = load_workbook(store / f"import-{report.import_id}" / "rejected.xlsx").active
+    values = [cell.value for cell in next(sheet.iter_rows(min_row=2, max_row=2))]
+    assert values[0] == 3
+    assert "Nguyễn\\x07Thị\\x00Đào" in values

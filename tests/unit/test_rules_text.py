@@ -149,6 +149,9 @@ def test_compare_holder_name_mismatch_is_an_error_with_similarity(full_name, hol
         ("079185012345", "079185012345"),
         ("a=b", "a=b"),
         ("", ""),
+        ("Nguy\x07n\x00", "Nguy\\x07n\\x00"),  # a worksheet cannot hold these: shown escaped
+        ("=\x1b[31m", "'=\\x1b[31m"),
+        ("line\nnext\tcol", "line\nnext\tcol"),
     ],
 )
 def test_neutralize_cell(value, expected):
