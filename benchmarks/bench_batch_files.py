@@ -25,7 +25,8 @@ Measured, each in its own child process (so peak RSS is the step's own):
 * ``xsd``: ``validate_pain001`` (lxml, streaming) on the written file.
 
 ``--profile-build`` runs the build step under cProfile instead and prints the top functions
-(cumulative), for finding hotspots at e.g. ``--count 100000``.
+(cumulative), for finding hotspots at e.g. ``--count 100000``; ``--profile-write`` builds and
+approves as usual, then does the same for the write step.
 
 Targets from the issue: build + write + sign under 60 s and under 1 GiB peak RSS.
 """
@@ -173,6 +174,14 @@ def _finish(name: str, watch: Stopwatch, rows: int, **detail: Any) -> StepResult
                       detail)
 
 
+def _print_profile(profiler: cProfile.Profile, top: int) -> None:
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    print(text.getvalue())
+
+
 def _create(url: str, key_dir: Path) -> dict[str, Any]:
     """Build the batch through the service and commit; return its summary."""
     engine = make_engine(url)
@@ -199,11 +208,7 @@ def profile_build(url: str, key_dir: Path, top: int = 30) -> StepResult:
     profiler = cProfile.Profile()
     with Stopwatch() as watch:
         summary = profiler.runcall(_create, url, key_dir)
-    text = io.StringIO()
-    stats = pstats.Stats(profiler, stream=text).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
-    print(text.getvalue())
+    _print_profile(profiler, top)
     return _finish("build batch (cProfile)", watch, int(summary["count"]),
                    batch_id=summary["batch_id"])
 
@@ -239,6 +244,16 @@ def step_write(url: str, key_dir: Path, batch_id: int, out: Path) -> StepResult:
     return _finish("write + sign (service)", watch, sum(int(f["nb_of_txs"]) for f in summary),
                    files=summary, digest_seconds=round(digest_watch.seconds, 2),
                    linked=linked)
+
+
+def profile_write(url: str, key_dir: Path, batch_id: int, out: Path,
+                  top: int = 30) -> StepResult:
+    """Write and sign the batch under cProfile; print the top functions."""
+    profiler = cProfile.Profile()
+    with Stopwatch() as watch:
+        result = profiler.runcall(step_write, url, key_dir, batch_id, out)
+    _print_profile(profiler, top)
+    return _finish("write + sign (cProfile)", watch, result.rows)
 
 
 def step_template(count: int, out: Path) -> StepResult:
@@ -287,6 +302,7 @@ def run_step(args: argparse.Namespace) -> None:
     steps = {
         "build": lambda: step_build(args.url, key_dir),
         "profile-build": lambda: profile_build(args.url, key_dir),
+        "profile-write": lambda: profile_write(args.url, key_dir, args.batch, out),
         "approve": lambda: step_approve(args.url, args.batch),
         "write": lambda: step_write(args.url, key_dir, args.batch, out),
         "template": lambda: step_template(args.count, out),
@@ -318,8 +334,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the work directory (database and files) afterwards")
     parser.add_argument("--profile-build", action="store_true",
                         help="profile the build step (cProfile) and stop after it")
+    parser.add_argument("--profile-write", action="store_true",
+                        help="build and approve, then profile the write step and stop")
     parser.add_argument("--step", choices=["build", "profile-build", "approve", "write",
-                                           "template", "sha256", "xsd"])
+                                           "profile-write", "template", "sha256", "xsd"])
     for name in ("url", "key-dir", "out", "file", "result"):
         parser.add_argument(f"--{name}")
     parser.add_argument("--batch", type=int)
@@ -342,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     common = ["--count", str(args.count), "--out", str(out), "--url", url,
               "--key-dir", str(workdir / "keys")]
     if args.profile_build:
-        subprocess_profile(common, workdir, args.timeout)
+        subprocess_profile("profile-build", common, workdir, args.timeout)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         return
@@ -351,6 +369,11 @@ def main(argv: list[str] | None = None) -> None:
     batch = ["--batch", str(build.detail["batch_id"])]
     approve = run_child(MODULE, ["--step", "approve", *common, *batch], workdir=workdir,
                         timeout=args.timeout)
+    if args.profile_write:
+        subprocess_profile("profile-write", [*common, *batch], workdir, args.timeout)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     write = run_child(MODULE, ["--step", "write", *common, *batch], workdir=workdir,
                       timeout=args.timeout)
     written = out / write.detail["files"][0]["file"]
@@ -367,11 +390,11 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def subprocess_profile(common: list[str], workdir: Path, timeout: float) -> None:
-    """Run the build under cProfile in a child, echoing its printed profile."""
+def subprocess_profile(step: str, common: list[str], workdir: Path, timeout: float) -> None:
+    """Run a step under cProfile in a child, echoing its printed profile."""
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", MODULE, "--step", "profile-build", *common,
+    done = subprocess.run([sys.executable, "-m", MODULE, "--step", step, *common,
                            "--result", str(workdir / "profile.json")],
                           capture_output=True, text=True, timeout=timeout, check=False)
     print(done.stdout)
@@ -379,7 +402,7 @@ def subprocess_profile(common: list[str], workdir: Path, timeout: float) -> None
         print(done.stderr[-3000:], file=sys.stderr)
         return
     result = StepResult.load(workdir / "profile.json")
-    print(f"profiled build: {result.rows:,} instructions in {result.seconds:.1f} s "
+    print(f"profiled {step}: {result.rows:,} instructions in {result.seconds:.1f} s "
           f"(with profiler overhead), peak {result.peak_rss_mib:.0f} MiB")
 
 

@@ -189,20 +189,25 @@ def payability(session: Session, beneficiary_ids: Sequence[int], *, max_age_days
               .group_by(v.beneficiary_id).subquery())
     if session.autoflush:  # as session.execute would: pending changes count
         session.flush()
-    # Core rows from the connection: the ORM's per-row loading is most of the cost otherwise
-    rows = session.connection().execute(
+    result = session.connection().execute(
         # stale when older than the cutoff: compared in SQL, exactly as ``now - at > max age``
         select(v.beneficiary_id, v.id, v.outcome, v.checked_at < cutoff,
                v.beneficiary_version == Beneficiary.version, VerificationOverride.id)
         .join(latest, latest.c.vid == v.id)
         .join(Beneficiary, Beneficiary.id == v.beneficiary_id)
-        .outerjoin(VerificationOverride, VerificationOverride.verification_id == v.id)
-    ).tuples().all()
+        .outerjoin(VerificationOverride, VerificationOverride.verification_id == v.id))
+    # The driver's own tuples: integers, strings and comparisons need no conversion (the
+    # comparisons may come as 0/1, hence ``bool``), and building a Row object for each of up
+    # to a million beneficiaries would cost more than the query
+    rows = result.cursor.fetchall()
+    result.close()
     found = {bid: _judge_payable(vid, outcome, bool(stale), bool(current), override_id)
              for bid, vid, outcome, stale, current, override_id in rows}
-    return {bid: found.get(bid, Payability(False, "unverified", None)) for bid in beneficiary_ids}
+    unverified = Payability(False, "unverified", None)
+    return {bid: found.get(bid, unverified) for bid in beneficiary_ids}
 
 
+_VERIFIED = Outcome.VERIFIED.value  # read once: an enum member's ``value`` is a slow lookup
 #: ``_covering`` uses a BETWEEN when the ids span less than this many times their number.
 DENSE_SPAN = 4
 
@@ -224,7 +229,7 @@ def _judge_payable(verification_id: int, outcome: str, stale: bool, current: boo
         return Payability(False, "verification_stale", verification_id)
     if not current:  # corrected since: check again first
         return Payability(False, "record_changed_since_check", verification_id)
-    if outcome == Outcome.VERIFIED.value:
+    if outcome == _VERIFIED:
         return Payability(True, "verified", verification_id)
     if outcome in MISMATCHES and override_id is not None:
         return Payability(True, "mismatch_overridden", verification_id)

@@ -265,16 +265,29 @@ def current_approval(session: Session, batch_id: int) -> Approval | None:
         Conflict: an approval exists but the batch's instructions no longer match its hash,
             count or total.
     """
-    approval = session.execute(select(Approval).where(
-        Approval.batch_id == batch_id, Approval.voided_at.is_(None))
-        .order_by(Approval.id.desc()).limit(1)).scalar_one_or_none()
+    approval = live_approval(session, batch_id)
     if approval is None:
         return None
-    digest = batch_digest(session, batch_id)
+    check_approved(approval, batch_digest(session, batch_id))
+    return approval
+
+
+def live_approval(session: Session, batch_id: int) -> Approval | None:
+    """Return the batch's newest unvoided approval, not yet checked against its content."""
+    return session.execute(select(Approval).where(
+        Approval.batch_id == batch_id, Approval.voided_at.is_(None))
+        .order_by(Approval.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def check_approved(approval: Approval, digest: BatchDigest) -> None:
+    """Refuse content (given by its digest) that is not what ``approval`` pinned.
+
+    Raises:
+        Conflict: the hash, count or total differ from the approval's.
+    """
     pinned = (approval.batch_hash, approval.count, approval.total)
     if (digest.sha256, digest.count, digest.total) != pinned:
-        raise Conflict(f"batch {batch_id} no longer matches approval {approval.id}: approved "
-                       f"{approval.count} instructions / {approval.total:,} VND (hash "
+        raise Conflict(f"batch {approval.batch_id} no longer matches approval {approval.id}: "
+                       f"approved {approval.count} instructions / {approval.total:,} VND (hash "
                        f"{approval.batch_hash[:12]}…), now {digest.count} / {digest.total:,} "
                        f"(hash {digest.sha256[:12]}…); it must be approved again")
-    return approval

@@ -1,4 +1,4 @@
-"""Writing a batch's payment files from the database, signing them, and checking them back.
+"""Writing a batch's payment files from the database and signing them.
 
 ``write_batch_files`` turns an approved batch into one file per route (several parts when the
 route's profile limits transactions per file): pain.001.001.09, the bank's CSV layout, or the
@@ -7,22 +7,24 @@ equal the hash the current approval pinned, and every file's NbOfTxs/CtrlSum com
 aggregates that must add up to the approved count and total (invariants 3 and 4).
 
 Instructions are streamed in ``seq`` order with ``yield_per`` (accounts decrypted one row at a
-time), never loaded as a whole. Files are deterministic: MsgId ``B<batch>-<route>-P<part>``
-and CreDtTm the approval time, so a re-write gives byte-identical files and only the manifest's
-signing time changes; a re-write that differs from the recorded SHA-256 is refused.
+time), never loaded as a whole. When the routes follow each other in seq order (as a build
+orders them), the content hash is taken from the very rows being written, and every file is
+written under a temporary name first: only when the hash equals the approval's are the files
+moved into place and signed. Otherwise the hash is checked up front, before any file.
+
+Files are deterministic: MsgId ``B<batch>-<route>-P<part>`` and CreDtTm the approval time, so a
+re-write gives byte-identical files and only the manifest's signing time changes; a re-write
+that differs from the recorded SHA-256 is refused. Checking a file back is ``file_checks``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import groupby, islice
+from itertools import groupby, islice, pairwise
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
@@ -34,15 +36,22 @@ from beneficiaries.programmes import get_programme
 from beneficiaries.queries import mask
 from beneficiaries.reference import load_banks
 from disburse import signing
+from disburse.batches.approval import check_approved, current_approval, live_approval
+from disburse.batches.file_checks import verify_payment_file
 from disburse.batches.lifecycle import BatchAction, next_state
 from disburse.batches.models import Approval, Batch, Instruction, PaymentFile
 from disburse.batches.routing import CASH_LAYOUT, Route, RoutingConfig
-from disburse.batches.service import current_approval
-from disburse.batches.state import apply_action, load_for_update
+from disburse.batches.state import (
+    DIGEST_COLUMNS,
+    DigestBuilder,
+    apply_action,
+    load_for_update,
+    stream_rows,
+)
 from disburse.clock import utcnow
 from disburse.errors import Conflict, DomainError, ValidationFailed
 from disburse.keyring import Keyring
-from disburse.payment_files.cash_list import COLUMN_TITLES, TOTAL_LABEL, write_cash_list
+from disburse.payment_files.cash_list import write_cash_list
 from disburse.payment_files.csv_layout import write_bank_csv
 from disburse.payment_files.model import (
     FileHeader,
@@ -61,9 +70,7 @@ _EXTENSIONS: Final = {"pain001": ".xml", "csv": ".csv", CASH_LAYOUT: ".xlsx"}
 _CASH_ACCOUNT: Final = "-"  # cash lines have no account; the list needs a placeholder
 _NO_LIMIT: Final = 2**62
 
-Problem = signing.VerificationProblem
-Code = signing.VerificationCode
-
+_WIDTH: Final = len(DIGEST_COLUMNS)  # the streamed row: the digest's columns, then the rest
 
 class RewriteMismatch(Conflict):
     """A re-written payment file differs from the one recorded when the files were first written.
@@ -99,10 +106,16 @@ class FilePlan:
 class _Written:
     plan: FilePlan
     layout: str
-    msg_id: str
+    header: FileHeader
     path: Path
+    temporary: Path
     result: WriteResult
-    key_id: str
+    alg: SignatureAlg
+
+    @property
+    def msg_id(self) -> str:
+        """The file's MsgId."""
+        return self.header.msg_id
 
 
 @dataclass
@@ -119,6 +132,8 @@ class _Run:
     signed_at: datetime
     validate: bool
     recorded: dict[tuple[str, int], PaymentFile]
+    #: hashes the rows as they are written, when that is the batch's seq order (else None)
+    digest: DigestBuilder | None
     created: list[Path] = field(default_factory=list)
     keys: dict[SignatureAlg, tuple[signing.PrivateKey, str]] = field(default_factory=dict)
 
@@ -157,10 +172,17 @@ def write_batch_files(
     """
     batch = load_for_update(session, batch_id)
     next_state(batch.state, BatchAction.WRITE_FILES)  # refuse before touching any file
-    approval = _approved_content(session, batch)
+    approval = live_approval(session, batch.id)
+    if approval is None:
+        raise Conflict(f"batch {batch.id} has no valid approval")
     plans = plan_files(session, batch.id, routing)
-    _check_totals("the database aggregates per file",
-                  sum(p.nb_of_txs for p in plans), sum(p.ctrl_sum for p in plans), approval)
+    streamed = _in_seq_order(plans)
+    if not streamed:  # the rows cannot be hashed as they are written: check the hash first
+        _approved_content(session, batch)
+    count, total = sum(p.nb_of_txs for p in plans), sum(p.ctrl_sum for p in plans)
+    if (count, total) != (approval.count, approval.total):
+        _approved_content(session, batch)  # a changed content is reported as such
+        _check_totals("the database aggregates per file", count, total, approval)
     recorded = _recorded(session, batch.id)
     if recorded and set(recorded) != {(p.route, p.part_no) for p in plans}:
         raise RewriteMismatch(f"batch {batch.id} has recorded files for "
@@ -168,12 +190,16 @@ def write_batch_files(
                               f"{[(p.route, p.part_no) for p in plans]}")
     out_dir.mkdir(parents=True, exist_ok=True)
     run = _Run(session, keyring, batch, approval, routing, key_dir, out_dir,
-               now or utcnow(), validate, recorded)
+               now or utcnow(), validate, recorded, DigestBuilder() if streamed else None)
     try:
         written = [w for route, group in groupby(plans, key=lambda p: p.route)
                    for w in _write_route(run, routing.route(route), route, list(group))]
+        if run.digest is not None:  # what was written is what was approved, or nothing is
+            check_approved(approval, run.digest.result())
         _check_totals("the files written", sum(w.result.count for w in written),
                       sum(w.result.total for w in written), approval)
+        for w in written:
+            _publish(run, w)
         files = list(recorded.values()) if recorded else _record(run, written)
     except BaseException:
         for path in run.created:
@@ -183,6 +209,15 @@ def write_batch_files(
                  detail={"files": [f.file_name for f in files], "rewrite": bool(recorded),
                          "batch_hash": approval.batch_hash})
     return sorted(files, key=lambda f: (f.route, f.part_no))
+
+
+def _in_seq_order(plans: list[FilePlan]) -> bool:
+    """Tell whether writing the parts in turn streams the batch in seq order.
+
+    Parts come route by route, each in seq order; their concatenation is the batch's seq order
+    (the order its hash is taken in) when each part starts after the previous one ended.
+    """
+    return all(before.last_seq < after.first_seq for before, after in pairwise(plans))
 
 
 def _approved_content(session: Session, batch: Batch) -> Approval:
@@ -277,47 +312,49 @@ def _header(run: _Run, route: str) -> FileHeader:
 
 
 def _route_lines(run: _Run, route: Route, name: str) -> Iterator[PaymentLine]:
-    """Stream the route's instructions as checked ``PaymentLine`` objects, in seq order."""
+    """Stream the route's instructions as checked ``PaymentLine`` objects, in seq order.
+
+    Each row holds the digest's columns first: ``run.digest`` hashes them as they stream.
+    """
     cash = route.layout == CASH_LAYOUT
-    columns = [Instruction.end_to_end_id, Instruction.amount, Instruction.creditor_name,
-               Instruction.bank_bin, Instruction.account_enc, Instruction.province_code,
-               Instruction.commune_code]
-    query = select(*columns)
+    query = select(*DIGEST_COLUMNS, Instruction.account_enc)
     if cash:  # the post office checks the recipient's card: join for the (masked) CCCD
         query = query.add_columns(Beneficiary.citizen_id_enc, Beneficiary.phone).join(
             Beneficiary, Beneficiary.id == Instruction.beneficiary_id)
     query = (query.where(Instruction.batch_id == run.batch.id, Instruction.route == name)
-             .order_by(Instruction.seq).execution_options(yield_per=STREAM_CHUNK))
+             .order_by(Instruction.seq))
     programme = get_programme(run.batch.programme)
     purpose = cast(Literal["PENS", "BENE"], programme.purpose_code)
     remittance = f"{programme.code} {run.batch.period}"
-    banks = load_banks()
-    # Core rows from the connection (the session was flushed by the approval check), unpacked
-    # as tuples: the ORM's per-row loading would cost more than the XML itself
-    for row in run.session.connection().execute(query):
-        e2e, amount, name, bank_bin, account_enc, province, commune, *card = row
-        bin_code = route.bin if cash else (bank_bin or route.bin)
-        bank = banks.get(bin_code)
-        try:
-            yield PaymentLine(
-                end_to_end_id=e2e, amount=int(amount),
-                creditor_name=unicodedata.normalize("NFC", name),
-                creditor_account=_account(run.keyring, account_enc, cash),
-                creditor_bin=bin_code, creditor_bic=None if cash or bank is None else bank.bic,
-                purpose=purpose, remittance=remittance, province_code=province,
-                commune_code=commune,
-                citizen_id_masked=mask(run.keyring.decrypt("citizen_id", card[0]))
-                if cash else None,
-                phone=(card[1] or None) if cash else None)
-        except ValueError as error:
-            raise ValidationFailed(f"instruction {e2e} cannot be written: "
-                                   f"{error}") from None
-
-
-def _account(keyring: Keyring, blob: bytes | None, cash: bool) -> str:
-    if cash or blob is None:
-        return _CASH_ACCOUNT
-    return keyring.decrypt("account_number", blob)
+    bics = {code: bank.bic for code, bank in load_banks().items()}
+    digest = run.digest
+    if run.session.autoflush:  # as session.execute would: unflushed edits must be written
+        run.session.flush()
+    # rows from the connection, unpacked as tuples: the ORM's per-row loading would cost more
+    # than the XML itself
+    decrypt = run.keyring.decrypt
+    for rows in stream_rows(run.session.connection(), query, STREAM_CHUNK):
+        if digest is not None:
+            digest.add([row[:_WIDTH] for row in rows])
+        for row in rows:
+            (_, e2e, _, amount, _, _, _, _, bank_bin, _, name, province, commune,
+             account_enc) = row[:_WIDTH + 1] if cash else row
+            bin_code = route.bin if cash else (bank_bin or route.bin)
+            try:
+                yield PaymentLine(
+                    end_to_end_id=e2e, amount=int(amount),
+                    creditor_name=unicodedata.normalize("NFC", name),
+                    creditor_account=_CASH_ACCOUNT if cash or account_enc is None
+                    else decrypt("account_number", account_enc),
+                    creditor_bin=bin_code, creditor_bic=None if cash else bics.get(bin_code),
+                    purpose=purpose, remittance=remittance, province_code=province,
+                    commune_code=commune,
+                    citizen_id_masked=mask(decrypt("citizen_id", row[_WIDTH + 1]))
+                    if cash else None,
+                    phone=(row[_WIDTH + 2] or None) if cash else None)
+            except ValueError as error:
+                raise ValidationFailed(f"instruction {e2e} cannot be written: "
+                                       f"{error}") from None
 
 
 # --- one file -------------------------------------------------------------------------------
@@ -325,7 +362,7 @@ def _account(keyring: Keyring, blob: bytes | None, cash: bool) -> str:
 
 def _write_part(run: _Run, route: Route, header: FileHeader, plan: FilePlan,
                 lines: Iterator[PaymentLine]) -> _Written:
-    """Write one file to a temporary name, check it, move it in place, sign it."""
+    """Write one file to a temporary name and check it (``_publish`` moves it and signs it)."""
     final = run.out_dir / (header.msg_id + _EXTENSIONS[route.layout])
     temporary = final.with_name(final.name + ".tmp")
     run.created += [p for p in (final, signing.signature_path(final),
@@ -340,15 +377,21 @@ def _write_part(run: _Run, route: Route, header: FileHeader, plan: FilePlan,
         if errors:
             raise PaymentFileInvalid(f"{final.name} fails the pain.001.001.09 XSD: {errors[:3]}")
     _check_rewrite(run, plan, final, result)
-    os.replace(temporary, final)
-    alg = route.profile.signature_alg
+    return _Written(plan, route.layout, header, final, temporary, result,
+                    route.profile.signature_alg)
+
+
+def _publish(run: _Run, written: _Written) -> None:
+    """Move a checked file into place, sign it and write its manifest."""
+    os.replace(written.temporary, written.path)
+    plan, alg = written.plan, written.alg
     private_key, key_id = run.key(alg)
-    signing.sign_file(final, private_key, key_id=key_id, alg=alg)
+    signing.sign_file(written.path, private_key, key_id=key_id, alg=alg)
     signing.write_manifest(
-        final, sha256=result.sha256, size=result.size, msg_id=header.msg_id,
-        nb_of_txs=plan.nb_of_txs, ctrl_sum=plan.ctrl_sum, batch_id=str(run.batch.id),
-        batch_hash=run.approval.batch_hash, key_id=key_id, alg=alg, signed_at=run.signed_at)
-    return _Written(plan, route.layout, header.msg_id, final, result, key_id)
+        written.path, sha256=written.result.sha256, size=written.result.size,
+        msg_id=written.msg_id, nb_of_txs=plan.nb_of_txs, ctrl_sum=plan.ctrl_sum,
+        batch_id=str(run.batch.id), batch_hash=run.approval.batch_hash, key_id=key_id,
+        alg=alg, signed_at=run.signed_at)
 
 
 def _title(run: _Run) -> str:
@@ -392,7 +435,7 @@ def _record(run: _Run, written: list[_Written]) -> list[PaymentFile]:
             batch_id=run.batch.id, route=w.plan.route, part_no=w.plan.part_no, layout=w.layout,
             msg_id=w.msg_id, file_name=w.path.name, sha256=w.result.sha256, size=w.result.size,
             nb_of_txs=w.plan.nb_of_txs, ctrl_sum=w.plan.ctrl_sum,
-            batch_hash=run.approval.batch_hash, key_id=w.key_id)
+            batch_hash=run.approval.batch_hash, key_id=run.key(w.alg)[1])
         run.session.add(row)
         run.session.flush()
         linked = run.session.execute(
@@ -406,115 +449,6 @@ def _record(run: _Run, written: list[_Written]) -> list[PaymentFile]:
         files.append(row)
     return files
 
-
-# --- verification ---------------------------------------------------------------------------
-
-
-def verify_payment_file(path: Path, public_key: signing.PublicKey) -> list[Problem]:
-    """Check a payment file's signature, its manifest and its totals.
-
-    pain.001 totals are checked by ``signing.verify_file``; for the CSV layout the rows are
-    counted and summed against the trailer and the manifest, for the cash list each commune
-    sheet against its total line and all sheets against the manifest.
-
-    Returns:
-        Every problem found; empty when the file is intact and consistent.
-    """
-    problems = signing.verify_file(path, public_key)
-    if not path.is_file():
-        return problems
-    manifest = _manifest(path)
-    if manifest is None or any(p.code is Code.FILE_UNPARSEABLE for p in problems):
-        return problems
-    checker = _TOTALS_CHECKERS.get(path.suffix.lower())
-    if checker is None:
-        return problems
-    try:
-        found = checker(path)
-    except Exception as error:  # a damaged file must give a problem, never a traceback
-        return [*problems, Problem(Code.FILE_UNPARSEABLE, "file", f"cannot read: {error}")]
-    return problems + _compare_totals(found, manifest)
-
-
-def _manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(signing.manifest_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-@dataclass
-class _Totals:
-    counted: int = 0
-    summed: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-
-def _compare_totals(found: _Totals, manifest: dict[str, Any]) -> list[Problem]:
-    problems = list(found.problems)
-    for name, value in (("nb_of_txs", found.counted), ("ctrl_sum", found.summed)):
-        if manifest.get(name) != value:
-            problems.append(Problem(Code.MANIFEST_TOTALS_MISMATCH, name,
-                                    f"manifest {name} {manifest.get(name)} but the file's "
-                                    f"lines give {value}"))
-    return problems
-
-
-def _csv_totals(path: Path) -> _Totals:
-    text = path.read_text(encoding="utf-8")
-    rows = text.splitlines()
-    trailer = rows[-1] if rows else ""
-    if not trailer.startswith("TOTAL") or len(trailer) < 6:
-        return _Totals(problems=[Problem(Code.FILE_UNPARSEABLE, "trailer",
-                                         "the CSV has no TOTAL trailer line")])
-    parsed = list(csv.reader(io.StringIO(text), delimiter=trailer[5]))
-    amount = parsed[0].index("amount")
-    found = _Totals()
-    for row in parsed[1:-1]:
-        found.counted += 1
-        found.summed += int(row[amount])
-    announced = (int(parsed[-1][1]), int(parsed[-1][2]))
-    if announced != (found.counted, found.summed):
-        found.problems.append(Problem(Code.FILE_TOTALS_MISMATCH, "TOTAL",
-                                      f"trailer announces {announced[0]} rows, {announced[1]} "
-                                      f"dong; rows give {found.counted}, {found.summed}"))
-    return found
-
-
-def _xlsx_totals(path: Path) -> _Totals:
-    from openpyxl import load_workbook
-
-    found = _Totals()
-    workbook = load_workbook(path, read_only=True)
-    try:
-        for sheet in workbook.worksheets:
-            _sheet_totals(sheet.title, list(sheet.iter_rows(values_only=True)), found)
-    finally:
-        workbook.close()
-    return found
-
-
-def _sheet_totals(title: str, rows: list[tuple[Any, ...]], found: _Totals) -> None:
-    start = rows.index(COLUMN_TITLES) + 1
-    count = total = 0
-    for row in rows[start:]:
-        if row[1] == TOTAL_LABEL:
-            if (row[2], row[3]) != (f"{count} người", total):
-                found.problems.append(Problem(
-                    Code.FILE_TOTALS_MISMATCH, title,
-                    f"sheet {title} announces {row[2]}, {row[3]} dong; its rows give "
-                    f"{count} người, {total} dong"))
-            break
-        count += 1
-        total += int(row[3])
-    found.counted += count
-    found.summed += total
-
-
-_TOTALS_CHECKERS: Final[dict[str, Callable[[Path], _Totals]]] = {
-    ".csv": _csv_totals, ".xlsx": _xlsx_totals,
-}
 
 __all__ = [
     "FilePlan",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
 from disburse import audit
@@ -69,6 +69,8 @@ DIGEST_COLUMNS: Final = (
 )
 #: Position of ``amount`` in a digest row.
 _AMOUNT: Final = 3
+#: The line format of a digest row (``str`` of each field, ``|`` between them).
+_LINE_FORMATS: Final = {len(DIGEST_COLUMNS): "|".join(["%s"] * len(DIGEST_COLUMNS))}
 
 
 class DigestBuilder:
@@ -89,8 +91,11 @@ class DigestBuilder:
         """Hash ``rows`` (the next instructions in seq order), with no ``None`` among them."""
         if not rows:
             return
-        # one join and one encode per chunk: per-line formatting is the cost that matters
-        text = "\n".join(["|".join(map(str, row)) for row in rows])
+        # One join and one encode per chunk: per-line formatting is the cost that matters.
+        # ``%s`` is ``str`` of each field, as the definition says; one C-level format per
+        # line does it in a third of the time of joining the fields one by one.
+        line = _LINE_FORMATS.get(len(rows[0])) or "|".join(["%s"] * len(rows[0]))
+        text = "\n".join([line % (row if type(row) is tuple else tuple(row)) for row in rows])
         self._sha.update((text + "\n").encode("utf-8"))
         self.count += len(rows)
         self.total += sum(row[_AMOUNT] for row in rows)
@@ -110,10 +115,27 @@ def batch_digest(session: Session, batch_id: int, *, chunk: int = 20_000) -> Bat
     builder = DigestBuilder()
     if session.autoflush:  # as session.execute would: unflushed edits must be hashed
         session.flush()
-    # Core rows from the connection: no ORM row loading for up to millions of rows
-    result = session.connection().execute(
-        select(*DIGEST_COLUMNS).where(Instruction.batch_id == batch_id)
-        .order_by(Instruction.seq).execution_options(yield_per=chunk))
-    for rows in result.partitions():
+    for rows in stream_rows(session.connection(), select(*DIGEST_COLUMNS).where(
+            Instruction.batch_id == batch_id).order_by(Instruction.seq), chunk):
         builder.add(rows)
     return builder.result()
+
+
+def stream_rows(connection: Connection, statement: Select[Any],
+                chunk: int) -> Iterator[Sequence[Sequence[Any]]]:
+    """Run a query of integer, string and binary columns; yield its rows a chunk at a time.
+
+    On SQLite the rows are the driver's own tuples, read from its (lazy) cursor: such columns
+    need no conversion, and a Row object per instruction costs more than reading it. Other
+    drivers stream through a server-side cursor (``yield_per``) as Core rows.
+    """
+    if connection.dialect.name == "sqlite":
+        result = connection.execute(statement)
+        try:
+            while rows := result.cursor.fetchmany(chunk):
+                yield rows
+        finally:
+            result.close()
+    else:
+        yield from connection.execute(
+            statement.execution_options(yield_per=chunk)).partitions()

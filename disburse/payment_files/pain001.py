@@ -32,6 +32,8 @@ from disburse.payment_files.model import (
 # How many transactions are joined into one write: large enough that the per-write cost
 # disappears, small enough (about 2 MB) that memory stays flat.
 _CHUNK = 4096
+# The most distinct agents (and remittance tails) kept rendered while writing one file.
+_RENDERED_CAP = 1024
 _CLOSING = "</PmtInf>\n</CstmrCdtTrfInitn>\n</Document>\n"
 
 
@@ -140,17 +142,31 @@ def _write_transactions(
     count = total = 0
     buffer: list[str] = []
     append = buffer.append  # bound once: this loop runs millions of times
+    # the agent and the purpose-and-remittance tail repeat across lines: each distinct one is
+    # rendered once
+    agents: dict[tuple[str | None, str], str] = {}
+    tails: dict[tuple[str, str], str] = {}
     for line in lines:
         count += 1
-        total += line.amount
+        amount = line.amount
+        total += amount
+        agent = agents.get((line.creditor_bic, line.creditor_bin))
+        if agent is None:
+            agent = f"<CdtrAgt>{agent_xml(line.creditor_bic, line.creditor_bin)}</CdtrAgt>"
+            if len(agents) < _RENDERED_CAP:
+                agents[line.creditor_bic, line.creditor_bin] = agent
+        tail = tails.get((line.purpose, line.remittance))
+        if tail is None:
+            tail = (f"<Purp><Cd>{line.purpose}</Cd></Purp>"
+                    f"<RmtInf><Ustrd>{escape(line.remittance)}</Ustrd></RmtInf></CdtTrfTxInf>\n")
+            if len(tails) < _RENDERED_CAP:
+                tails[line.purpose, line.remittance] = tail
         append(
             f"<CdtTrfTxInf><PmtId><EndToEndId>{escape(line.end_to_end_id)}</EndToEndId></PmtId>"
-            f'<Amt><InstdAmt Ccy="VND">{line.amount}</InstdAmt></Amt>'
-            f"<CdtrAgt>{agent_xml(line.creditor_bic, line.creditor_bin)}</CdtrAgt>"
+            f'<Amt><InstdAmt Ccy="VND">{amount}</InstdAmt></Amt>{agent}'
             f"<Cdtr><Nm>{name_form(line.creditor_name)}</Nm></Cdtr>"
             f"<CdtrAcct><Id><Othr><Id>{escape(line.creditor_account)}</Id></Othr></Id></CdtrAcct>"
-            f"<Purp><Cd>{line.purpose}</Cd></Purp>"
-            f"<RmtInf><Ustrd>{escape(line.remittance)}</Ustrd></RmtInf></CdtTrfTxInf>\n"
+            f"{tail}"
         )
         if len(buffer) >= _CHUNK:
             sink.write("".join(buffer))
