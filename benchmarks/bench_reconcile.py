@@ -22,9 +22,10 @@ Measured, each in a child process of its own so that its peak RSS is its own:
    tuples, with ``elem.clear()`` and the earlier siblings deleted.
 2. ``verify``: ``check_signature`` (Ed25519 over the exact bytes, as the service does);
    baseline: ``hashlib.sha256`` of the same bytes. Reading the file is not measured.
-3. ``match``: ``match_returns`` of the parsed records against N ``InstructionView``s (parse
-   and view building not measured, but in the peak RSS); baseline: a dict join on
-   EndToEndId with the amount check.
+3. ``match``: ``iter_match_returns`` (``match_returns`` one decision at a time: the same
+   decisions in the same order, counted as they come) of the parsed records against N
+   ``InstructionView``s (parse and view building not measured, but in the peak RSS);
+   baseline: a dict join on EndToEndId with the amount check.
 4. ``service``: ``import_return_file`` (signature, raw copy, parse, store, match, apply,
    consequences, batch settlement) and the commit, on a SQLite database holding N submitted
    instructions, the pain.002 first and then the camt.054. ``--service-count`` runs it at a
@@ -84,7 +85,7 @@ from disburse.db import make_engine, make_session_factory
 from disburse.keyring import Keyring
 from disburse.signing import load_public_key_pem, public_key_pem
 from disburse.uow import unit_of_work
-from reconciliation.matching import InstructionState, InstructionView, match_returns
+from reconciliation.matching import InstructionState, InstructionView, iter_match_returns
 from reconciliation.parsers import DEFAULT_MAX_BYTES
 from reconciliation.parsers.camt import parse_camt054
 from reconciliation.parsers.pain002 import parse_pain002
@@ -500,16 +501,17 @@ def _dict_join(records: list[ReturnRecord], instructions: list[InstructionView]
 
 
 def step_match(kind: str, path: Path, count: int, baseline: bool) -> StepResult:
-    """``match_returns`` (or a dict join) of the parsed records against ``count`` views."""
+    """``iter_match_returns`` (or a dict join) of the parsed records against ``count`` views."""
     records, _errors = parse_file(kind, path)
     instructions = views(count)
     with Stopwatch() as watch:
         if baseline:
             summary: dict[str, Any] = _dict_join(records, instructions)
         else:
-            decisions = match_returns(records, instructions)
+            # The same decisions as match_returns, in the same order, counted as they come
+            # rather than held in a list of a million.
             summary = {}
-            for decision in decisions:
+            for decision in iter_match_returns(records, instructions):
                 label = getattr(decision, "kind", None)
                 key = label.value if label is not None else "apply"
                 summary[key] = summary.get(key, 0) + 1

@@ -37,7 +37,7 @@ from reconciliation.matching import (
     InstructionState,
     InstructionView,
     MatchException,
-    match_keyed_returns,
+    iter_match_keyed_returns,
     normalize_account,
     record_key,
 )
@@ -236,11 +236,16 @@ def _rematch(session: Session, keyring: Keyring, queue: _Queue,
     base_views = [_with_state(v, base_states[v.instruction_id]) for v in views]
     # The keys are known already (computed once for the new records, read back for the
     # stored ones): hashing a million records twice was a tenth of the import.
-    decisions = match_keyed_returns([*new, *((key, r) for _, key, r in stored)], base_views,
-                                    date_window_days=date_window_days)
+    # Split as they come: no list of every decision next to the two below.
+    applies: list[Apply] = []
+    raised: list[MatchException] = []
+    for decision in iter_match_keyed_returns([*new, *((key, r) for _, key, r in stored)],
+                                             base_views, date_window_days=date_window_days):
+        if isinstance(decision, Apply):
+            applies.append(decision)
+        else:
+            raised.append(decision)
     del stored
-    applies = [d for d in decisions if isinstance(d, Apply)]
-    raised = [d for d in decisions if isinstance(d, MatchException)]
     queue.preload(ids[exc.record_key] for exc in raised)
     for exc in raised:
         queue.add(QueueKind(exc.kind.value), ids[exc.record_key], exc.candidate_ids,

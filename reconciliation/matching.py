@@ -3,6 +3,8 @@
 ``match_returns(records, instructions)`` returns :data:`Decision` values: an :class:`Apply`
 (move one instruction to a state, citing the record) or a :class:`MatchException` (a
 record a person must look at). Every record ends up in at least one decision.
+:func:`iter_match_returns` gives the same decisions in the same order one at a time, for a
+caller that need not hold them all.
 
 Matching is on EndToEndId, narrowed by the original MsgId when several instructions share
 the id (a re-routed payment), then amount and account are checked. A record without an
@@ -17,199 +19,50 @@ a rejection for one instruction always give ``settled_after_rejection``, whichev
 first, and the state already reached is kept. A return after a settlement is a reversal
 (``paid -> returned``). Re-matching the same records against the updated instructions
 changes nothing (every ``Apply`` then has ``from_state == new_state``).
+
+The types, the state machine and the record key live in :mod:`reconciliation.match_model`
+and are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
-from enum import StrEnum
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
+from operator import itemgetter
 from typing import TypeVar
 
+from reconciliation.match_model import (
+    DEFAULT_DATE_WINDOW_DAYS,
+    STATUS_PRECEDENCE,
+    TRANSITIONS,
+    Apply,
+    Decision,
+    ExceptionKind,
+    InstructionState,
+    InstructionView,
+    MatchException,
+    apply_decisions,
+    normalize_account,
+    record_key,
+    tie_order,
+)
 from reconciliation.records import ReturnRecord, ReturnStatus
 
+__all__ = [
+    "DEFAULT_DATE_WINDOW_DAYS", "STATUS_PRECEDENCE", "TRANSITIONS", "Apply", "Decision",
+    "ExceptionKind", "InstructionState", "InstructionView", "MatchException",
+    "apply_decisions", "iter_match_keyed_returns", "iter_match_returns",
+    "match_keyed_returns", "match_returns", "normalize_account", "record_key",
+]
 
-class InstructionState(StrEnum):
-    """Where a payment instruction stands."""
-
-    INSTRUCTED = "instructed"
-    ACCEPTED = "accepted"
-    PAID = "paid"
-    REJECTED = "rejected"
-    RETURNED = "returned"
-    CANCELLED = "cancelled"
-
-
-class ExceptionKind(StrEnum):
-    """Why a record was not applied automatically."""
-
-    UNKNOWN_END_TO_END_ID = "unknown_end_to_end_id"
-    AMBIGUOUS_END_TO_END_ID = "ambiguous_end_to_end_id"
-    AMOUNT_MISMATCH = "amount_mismatch"
-    ACCOUNT_MISMATCH = "account_mismatch"
-    SETTLED_AFTER_REJECTION = "settled_after_rejection"
-    RETURNED_AFTER_REJECTION = "returned_after_rejection"
-    RECORD_FOR_CANCELLED_INSTRUCTION = "record_for_cancelled_instruction"
-    DUPLICATE_RECORD = "duplicate_record"
-    FALLBACK_MATCH_NEEDS_REVIEW = "fallback_match_needs_review"
-    NO_MATCH = "no_match"
-    WHOLE_FILE_REJECTED = "whole_file_rejected"
-    WHOLE_FILE_NEEDS_REVIEW = "whole_file_needs_review"
-    UNKNOWN_MSG_ID = "unknown_msg_id"
-
-
-@dataclass(frozen=True, slots=True)
-class InstructionView:
-    """What matching needs to know about one payment instruction.
-
-    Attributes:
-        instruction_id: The instruction's primary key.
-        end_to_end_id: Its EndToEndId as sent.
-        msg_id: MsgId of the payment file it was sent in, if sent in a file.
-        amount: Whole dong.
-        account: Beneficiary account or wallet number.
-        bank_bin: NAPAS BIN of the beneficiary's bank.
-        current_state: Its state now.
-        bank_reference: A bank reference already known for it, if any.
-        requested_date: The requested execution date.
-    """
-
-    instruction_id: int
-    end_to_end_id: str
-    msg_id: str | None
-    amount: int
-    account: str | None
-    bank_bin: str | None
-    current_state: InstructionState
-    bank_reference: str | None
-    requested_date: date | None
-
-
-@dataclass(frozen=True, slots=True)
-class Apply:
-    """Move one instruction to ``new_state`` because of one record.
-
-    ``from_state == new_state`` means the record agrees with what is already known: it is
-    accounted for, and there is nothing to change.
-    """
-
-    instruction_id: int
-    from_state: InstructionState
-    new_state: InstructionState
-    reason_code: str | None
-    record_key: str
-    record: ReturnRecord
-
-    @property
-    def changes_state(self) -> bool:
-        """Whether applying this decision changes the instruction's state."""
-        return self.from_state != self.new_state
-
-
-@dataclass(frozen=True, slots=True)
-class MatchException:
-    """A record that needs a person, with the instructions it may concern."""
-
-    kind: ExceptionKind
-    record_key: str
-    record: ReturnRecord
-    candidate_ids: tuple[int, ...]
-    detail: str
-
-
-Decision = Apply | MatchException
-
-_I = InstructionState
 _S = ReturnStatus
 _E = ExceptionKind
-# The fixed replay order of one instruction's records (lower first).
-STATUS_PRECEDENCE: dict[ReturnStatus, int] = {
-    _S.ACCEPTED: 0, _S.PENDING: 1, _S.REJECTED: 2, _S.SETTLED: 3, _S.RETURNED: 4,
-}
-# (current state, record status) -> next state, or the exception it raises.
-TRANSITIONS: dict[tuple[InstructionState, ReturnStatus], InstructionState | ExceptionKind] = {
-    **{(state, status): target
-       for state in (_I.INSTRUCTED, _I.ACCEPTED)
-       for status, target in ((_S.ACCEPTED, _I.ACCEPTED), (_S.PENDING, _I.ACCEPTED),
-                              (_S.SETTLED, _I.PAID), (_S.REJECTED, _I.REJECTED),
-                              (_S.RETURNED, _I.RETURNED))},
-    (_I.PAID, _S.ACCEPTED): _I.PAID,
-    (_I.PAID, _S.PENDING): _I.PAID,
-    (_I.PAID, _S.SETTLED): _I.PAID,
-    (_I.PAID, _S.REJECTED): _E.SETTLED_AFTER_REJECTION,
-    (_I.PAID, _S.RETURNED): _I.RETURNED,
-    (_I.REJECTED, _S.ACCEPTED): _I.REJECTED,
-    (_I.REJECTED, _S.PENDING): _I.REJECTED,
-    (_I.REJECTED, _S.REJECTED): _I.REJECTED,
-    (_I.REJECTED, _S.SETTLED): _E.SETTLED_AFTER_REJECTION,
-    (_I.REJECTED, _S.RETURNED): _E.RETURNED_AFTER_REJECTION,
-    (_I.RETURNED, _S.ACCEPTED): _I.RETURNED,
-    (_I.RETURNED, _S.PENDING): _I.RETURNED,
-    (_I.RETURNED, _S.SETTLED): _I.RETURNED,
-    (_I.RETURNED, _S.RETURNED): _I.RETURNED,
-    (_I.RETURNED, _S.REJECTED): _E.RETURNED_AFTER_REJECTION,
-    (_I.CANCELLED, _S.REJECTED): _I.CANCELLED,
-    **{(_I.CANCELLED, status): _E.RECORD_FOR_CANCELLED_INSTRUCTION
-       for status in (_S.ACCEPTED, _S.PENDING, _S.SETTLED, _S.RETURNED)},
-}
-DEFAULT_DATE_WINDOW_DAYS = 3
 _K = TypeVar("_K")
-# The same encoder ``json.dumps(parts, ensure_ascii=False)`` builds on every call, built once
-# (the output is byte-identical, so stored keys stay valid).
-_KEY_ENCODER = json.JSONEncoder(ensure_ascii=False)
-# Characters an account is compared without.
-_ACCOUNT_NOISE = str.maketrans("", "", " .-")
-
-
-def record_key(record: ReturnRecord) -> str:
-    """The content key of a record: equal keys mean the same bank statement about a payment.
-
-    Built from EndToEndId, MsgId, status, amount, bank reference, booking date, account,
-    reason code and group status; not from the file it came in, so the same line in a
-    re-sent file is a duplicate.
-
-    Args:
-        record: A parsed record.
-
-    Returns:
-        A 64-character hex digest, stable across runs (fit for a UNIQUE column).
-    """
-    return _record_digest(record).hex()
-
-
-def _record_digest(record: ReturnRecord) -> bytes:
-    """The 32 bytes :func:`record_key` writes in hex (half the memory while matching)."""
-    parts = [record.end_to_end_id, record.msg_id, record.status.value, record.amount,
-             record.bank_reference,
-             record.booking_date.isoformat() if record.booking_date else None,
-             record.account, record.reason_code,
-             record.group_status.value if record.group_status else None]
-    return hashlib.sha256(_KEY_ENCODER.encode(parts).encode()).digest()
-
-
-def _tie_order(record: ReturnRecord) -> tuple[str, str, int, str]:
-    # Total over every field outside the key, so the representative kept among duplicates
-    # (and the order of exceptions with the same key) never depends on arrival order.
-    return (record.source_format.value, record.file_sha256, record.record_index,
-            record.reason_text or "")
-
-
-def normalize_account(account: str | None) -> str | None:
-    """Compare accounts without spaces, dots or dashes, upper-case (leading zeros kept).
-
-    Args:
-        account: An account or wallet number as written.
-
-    Returns:
-        The comparable form, or None.
-    """
-    if account is None:
-        return None
-    return account.translate(_ACCOUNT_NOISE).upper() or None
+_T = TypeVar("_T")
+#: What routing a record gives when it is not applied: (kind, candidate ids, detail).
+_Raise = tuple[ExceptionKind, tuple[int, ...], str]
+_Keyed = tuple[str, ReturnRecord]
+_DUPLICATE = "same record already seen"
 
 
 class _Index:
@@ -235,7 +88,8 @@ class _Index:
         first = self.first_by_e2e.get(end_to_end_id)
         if first is None:
             return []
-        return [first, *self.more_by_e2e.get(end_to_end_id, ())]
+        more = self.more_by_e2e.get(end_to_end_id)
+        return [first, *more] if more else [first]
 
     @cached_property
     def by_msg(self) -> dict[str, list[InstructionView]]:
@@ -282,7 +136,30 @@ def match_returns(
         Decisions in a deterministic order: the applies grouped by instruction in replay
         order (apply them in sequence), then the exceptions sorted by kind and record key.
     """
-    return _match(((_record_digest(r), r) for r in records), instructions, date_window_days)
+    return list(iter_match_returns(records, instructions, date_window_days=date_window_days))
+
+
+def iter_match_returns(
+    records: Iterable[ReturnRecord],
+    instructions: Iterable[InstructionView],
+    *,
+    date_window_days: int = DEFAULT_DATE_WINDOW_DAYS,
+) -> Iterator[Decision]:
+    """:func:`match_returns`, one decision at a time (the same decisions, the same order).
+
+    All records are read before the first decision; the applies are then built one
+    instruction at a time, so a caller that consumes them as they come never holds a
+    million decisions at once.
+
+    Args:
+        records: As for :func:`match_returns`.
+        instructions: As for :func:`match_returns`.
+        date_window_days: As for :func:`match_returns`.
+
+    Returns:
+        An iterator over the decisions.
+    """
+    return _match(records, _itself, record_key, instructions, date_window_days)
 
 
 def match_keyed_returns(
@@ -301,116 +178,178 @@ def match_keyed_returns(
     Returns:
         The same decisions as ``match_returns`` of the records.
     """
-    return _match(((bytes.fromhex(key), r) for key, r in keyed), instructions,
-                  date_window_days)
+    return list(iter_match_keyed_returns(keyed, instructions,
+                                         date_window_days=date_window_days))
+
+
+def iter_match_keyed_returns(
+    keyed: Iterable[tuple[str, ReturnRecord]],
+    instructions: Iterable[InstructionView],
+    *,
+    date_window_days: int = DEFAULT_DATE_WINDOW_DAYS,
+) -> Iterator[Decision]:
+    """:func:`match_keyed_returns`, one decision at a time (see :func:`iter_match_returns`).
+
+    Args:
+        keyed: As for :func:`match_keyed_returns`.
+        instructions: As for :func:`match_returns`.
+        date_window_days: As for :func:`match_returns`.
+
+    Returns:
+        An iterator over the decisions.
+    """
+    return _match(keyed, _RECORD_OF_PAIR, _KEY_OF_PAIR, instructions, date_window_days)
+
+
+def _itself(record: ReturnRecord) -> ReturnRecord:
+    return record
+
+
+_RECORD_OF_PAIR: Callable[[_Keyed], ReturnRecord] = itemgetter(1)
+_KEY_OF_PAIR: Callable[[_Keyed], str] = itemgetter(0)
 
 
 def _match(
-    keyed: Iterable[tuple[bytes, ReturnRecord]],
+    entries: Iterable[_T],
+    record_of: Callable[[_T], ReturnRecord],
+    key_of: Callable[[_T], str],
     instructions: Iterable[InstructionView],
-    date_window_days: int,
-) -> list[Decision]:
-    # Keys are held as 32-byte digests (65 bytes each, not 113 for the hex string) until a
-    # decision needs the hex form: at a million records that is ~50 MB less at the peak.
+    window: int,
+) -> Iterator[Decision]:
+    """Route every record, then replay each instruction's records in id order.
+
+    An entry is a record or a (key, record) pair, as the caller gave it. Memory is what
+    bounds a million-record file: an instruction with a single record holds just the
+    caller's entry (no tuple, no key yet: its key is made when its decisions are), and the
+    decisions are built one instruction at a time. Deduplication needs no key-wide table:
+    the route of a record depends only on fields inside its key, so duplicates of a record
+    routed to one instruction meet in that instruction's queue; the others (exceptions and
+    whole-file answers for several instructions) are deduplicated by key here.
+    """
     index = _Index(instructions)
-    unique, exceptions = _deduplicate(keyed)
-    # Most instructions get one record: keep (view, record, key) for the first, and a list
-    # only for the others (a list per instruction was ~90 bytes each at a million).
-    first: dict[int, tuple[InstructionView, ReturnRecord, bytes]] = {}
-    more: dict[int, list[tuple[ReturnRecord, bytes]]] = {}
-    # The order records are routed in does not matter: each queue is replayed in a fixed
-    # order and the exceptions are sorted at the end.
-    for key, record in unique.items():
-        outcome = _route(record, key.hex(), index, date_window_days)
-        if isinstance(outcome, MatchException):
-            exceptions.append(outcome)
-            continue
-        for view in outcome:
-            if view.instruction_id in first:
-                more.setdefault(view.instruction_id, []).append((record, key))
+    single: dict[int, _T] = {}  # instruction id -> its only entry so far
+    more: dict[int, list[_Keyed]] = {}  # instruction id -> its further records, keyed
+    held: dict[str, tuple[ReturnRecord, list[InstructionView] | _Raise]] = {}
+    exceptions: list[MatchException] = []
+    for entry in entries:
+        record = record_of(entry)
+        outcome = _route(record, index, window)
+        if isinstance(outcome, list) and len(outcome) == 1:
+            outcome = outcome[0]
+        if isinstance(outcome, InstructionView):
+            instruction_id = outcome.instruction_id
+            if instruction_id in single or instruction_id in more:
+                more.setdefault(instruction_id, []).append((key_of(entry), record))
             else:
-                first[view.instruction_id] = (view, record, key)
-    del unique, index
-    applies: list[Apply] = []
-    for instruction_id in sorted(first):
-        view, record, digest = first.pop(instruction_id)  # frees the entry as we go
-        queue = [(record, digest.hex())]
-        queue.extend((r, d.hex()) for r, d in more.get(instruction_id, ()))
-        _replay(view, queue, applies, exceptions)
+                single[instruction_id] = entry
+        else:
+            _hold(held, key_of(entry), record, outcome, exceptions)
+    views = index.views
+    del index  # the look-ups are done with
+    for key, (record, outcome) in held.items():
+        if isinstance(outcome, list):  # a whole-file answer: one record in several queues
+            for view in outcome:
+                more.setdefault(view.instruction_id, []).append((key, record))
+        else:
+            kind, candidate_ids, detail = outcome
+            exceptions.append(MatchException(kind, key, record, candidate_ids, detail))
+    del held
+    for view in views:
+        extra = more.pop(view.instruction_id, None) if more else None
+        only = single.pop(view.instruction_id, None)  # frees the entry as we go
+        if only is not None and extra is None:  # the usual case: one record
+            applied = _step(view, view.current_state, key_of(only), record_of(only),
+                            exceptions)
+            if applied is not None:
+                yield applied
+        elif extra is not None:
+            if only is not None:
+                extra.insert(0, (key_of(only), record_of(only)))
+            yield from _replay(view, _deduplicate(extra, exceptions), exceptions)
     exceptions.sort(key=lambda e: (e.kind.value, e.record_key, e.candidate_ids,
-                                   *_tie_order(e.record)))
-    return [*applies, *exceptions]
+                                   *tie_order(e.record)))
+    yield from exceptions
 
 
-def _deduplicate(
-    keyed: Iterable[tuple[bytes, ReturnRecord]],
-) -> tuple[dict[bytes, ReturnRecord], list[MatchException]]:
-    """Keep one record per key, the first in :func:`_tie_order`; the others are duplicates."""
-    unique: dict[bytes, ReturnRecord] = {}
-    duplicates: list[MatchException] = []
-    for key, record in keyed:
+def _hold(held: dict[str, tuple[ReturnRecord, list[InstructionView] | _Raise]], key: str,
+          record: ReturnRecord, outcome: list[InstructionView] | _Raise,
+          exceptions: list[MatchException]) -> None:
+    """Keep one record per key, the first in :func:`tie_order`; the others are duplicates."""
+    kept = held.setdefault(key, (record, outcome))
+    if kept[0] is record:
+        return
+    if tie_order(record) < tie_order(kept[0]):
+        held[key], record = (record, outcome), kept[0]
+    exceptions.append(MatchException(_E.DUPLICATE_RECORD, key, record, (), _DUPLICATE))
+
+
+def _deduplicate(queue: list[_Keyed], exceptions: list[MatchException]) -> list[_Keyed]:
+    """One instruction's records, one per key (the first in :func:`tie_order`)."""
+    unique: dict[str, ReturnRecord] = {}
+    for key, record in queue:
         kept = unique.setdefault(key, record)
         if kept is record:
             continue
-        if _tie_order(record) < _tie_order(kept):
+        if tie_order(record) < tie_order(kept):
             unique[key], record = record, kept
-        duplicates.append(MatchException(_E.DUPLICATE_RECORD, key.hex(), record, (),
-                                         "same record already seen"))
-    return unique, duplicates
+        exceptions.append(MatchException(_E.DUPLICATE_RECORD, key, record, (), _DUPLICATE))
+    return list(unique.items())
 
 
-def _route(
-    record: ReturnRecord, key: str, index: _Index, window: int
-) -> list[InstructionView] | MatchException:
-    """Find the instruction(s) a record applies to, or the exception it raises."""
-    if record.end_to_end_id is None and record.group_status is not None:
-        return _route_group(record, key, index)
-    if record.end_to_end_id is None:
-        return _fallback(record, key, index, window)
-    candidates = index.by_e2e(record.end_to_end_id)
+def _route(record: ReturnRecord, index: _Index, window: int
+           ) -> InstructionView | list[InstructionView] | _Raise:
+    """Find the instruction(s) a record applies to, or the exception it raises.
+
+    Only fields inside the record's key are read, so duplicates always route alike.
+    """
+    e2e = record.end_to_end_id
+    if e2e is None and record.group_status is not None:
+        return _route_group(record, index)
+    if e2e is None:
+        return _fallback(record, index, window)
+    if e2e not in index.more_by_e2e:  # the usual case: at most one instruction has the id
+        view = index.first_by_e2e.get(e2e)
+        if view is not None:
+            return _check_details(record, view)
+    candidates = index.by_e2e(e2e)
     if len(candidates) > 1 and record.msg_id:
         candidates = [v for v in candidates if v.msg_id == record.msg_id] or candidates
-    ids = tuple(v.instruction_id for v in candidates)
     if not candidates:
-        return MatchException(_E.UNKNOWN_END_TO_END_ID, key, record, (),
-                              f"no instruction with EndToEndId {record.end_to_end_id}")
+        return (_E.UNKNOWN_END_TO_END_ID, (),
+                f"no instruction with EndToEndId {record.end_to_end_id}")
     if len(candidates) > 1:
-        return MatchException(_E.AMBIGUOUS_END_TO_END_ID, key, record, ids,
-                              "several instructions share this EndToEndId")
-    return _check_details(record, key, candidates[0])
+        return (_E.AMBIGUOUS_END_TO_END_ID, tuple(v.instruction_id for v in candidates),
+                "several instructions share this EndToEndId")
+    return _check_details(record, candidates[0])
 
 
-def _check_details(
-    record: ReturnRecord, key: str, view: InstructionView
-) -> list[InstructionView] | MatchException:
+def _check_details(record: ReturnRecord, view: InstructionView) -> InstructionView | _Raise:
     if record.amount is not None and record.amount != view.amount:
-        return MatchException(_E.AMOUNT_MISMATCH, key, record, (view.instruction_id,),
-                              f"record {record.amount} != instruction {view.amount}")
-    ours, theirs = normalize_account(view.account), normalize_account(record.account)
-    if ours and theirs and ours != theirs:
-        return MatchException(_E.ACCOUNT_MISMATCH, key, record, (view.instruction_id,),
-                              f"record account {record.account} != {view.account}")
-    return [view]
+        return (_E.AMOUNT_MISMATCH, (view.instruction_id,),
+                f"record {record.amount} != instruction {view.amount}")
+    if record.account != view.account:  # equal as written: equal when normalised too
+        ours, theirs = normalize_account(view.account), normalize_account(record.account)
+        if ours and theirs and ours != theirs:
+            return (_E.ACCOUNT_MISMATCH, (view.instruction_id,),
+                    f"record account {record.account} != {view.account}")
+    return view
 
 
-def _route_group(
-    record: ReturnRecord, key: str, index: _Index
-) -> list[InstructionView] | MatchException:
+def _route_group(record: ReturnRecord, index: _Index) -> list[InstructionView] | _Raise:
     members = index.by_msg.get(record.msg_id or "", [])
     ids = tuple(v.instruction_id for v in members)
     if not members:
-        return MatchException(_E.UNKNOWN_MSG_ID, key, record, (),
-                              f"whole-file status for unknown MsgId {record.msg_id}")
+        return (_E.UNKNOWN_MSG_ID, (), f"whole-file status for unknown MsgId {record.msg_id}")
     if record.status is _S.REJECTED:
-        return MatchException(_E.WHOLE_FILE_REJECTED, key, record, ids,
-                              f"the bank rejected the whole file {record.msg_id}")
+        return (_E.WHOLE_FILE_REJECTED, ids,
+                f"the bank rejected the whole file {record.msg_id}")
     if record.status in (_S.ACCEPTED, _S.PENDING):
         return list(members)  # harmless: only moves instructed -> accepted
-    return MatchException(_E.WHOLE_FILE_NEEDS_REVIEW, key, record, ids,
-                          f"whole-file status {record.status.value} for {record.msg_id}")
+    return (_E.WHOLE_FILE_NEEDS_REVIEW, ids,
+            f"whole-file status {record.status.value} for {record.msg_id}")
 
 
-def _fallback(record: ReturnRecord, key: str, index: _Index, window: int) -> MatchException:
+def _fallback(record: ReturnRecord, index: _Index, window: int) -> _Raise:
     if record.bank_reference and record.bank_reference in index.by_reference:
         found = index.by_reference[record.bank_reference]
         how = f"bank reference {record.bank_reference}"
@@ -418,11 +357,9 @@ def _fallback(record: ReturnRecord, key: str, index: _Index, window: int) -> Mat
         found = _by_account_amount_date(record, index, window)
         how = f"account, amount and date within {window} days"
     if not found:
-        return MatchException(_E.NO_MATCH, key, record, (),
-                              "no EndToEndId and no instruction found by fallback")
-    ids = tuple(sorted(v.instruction_id for v in found))
-    return MatchException(_E.FALLBACK_MATCH_NEEDS_REVIEW, key, record, ids,
-                          f"matched only by {how}")
+        return (_E.NO_MATCH, (), "no EndToEndId and no instruction found by fallback")
+    return (_E.FALLBACK_MATCH_NEEDS_REVIEW, tuple(sorted(v.instruction_id for v in found)),
+            f"matched only by {how}")
 
 
 def _by_account_amount_date(
@@ -439,40 +376,25 @@ def _by_account_amount_date(
             if v.requested_date is None or abs((booked - v.requested_date).days) <= window]
 
 
-def _replay(
-    view: InstructionView, queue: Sequence[tuple[ReturnRecord, str]], applies: list[Apply],
-    raised: list[MatchException],
-) -> None:
+def _replay(view: InstructionView, queue: list[_Keyed], raised: list[MatchException]
+            ) -> Iterator[Apply]:
     """Run one instruction's records through the state machine in the fixed order."""
     if len(queue) > 1:
-        queue = sorted(queue, key=lambda pair: (STATUS_PRECEDENCE[pair[0].status], pair[1]))
+        queue.sort(key=lambda pair: (STATUS_PRECEDENCE[pair[1].status], pair[0]))
     state = view.current_state
-    for record, key in queue:
-        outcome = TRANSITIONS[(state, record.status)]
-        if isinstance(outcome, ExceptionKind):
-            raised.append(MatchException(outcome, key, record, (view.instruction_id,),
-                                         f"{record.status.value} record while {state.value}"))
-            continue
-        applies.append(Apply(view.instruction_id, state, outcome, record.reason_code, key,
-                             record))
-        state = outcome
+    for key, record in queue:
+        applied = _step(view, state, key, record, raised)
+        if applied is not None:
+            yield applied
+            state = applied.new_state
 
 
-def apply_decisions(
-    instructions: Iterable[InstructionView], decisions: Iterable[Decision]
-) -> list[InstructionView]:
-    """Return the instructions with the decisions' state changes applied (pure helper).
-
-    Args:
-        instructions: The instructions as they were matched.
-        decisions: The output of :func:`match_returns`, in its order.
-
-    Returns:
-        New views, in ``instruction_id`` order; exceptions change nothing.
-    """
-    states = {view.instruction_id: view for view in instructions}
-    for decision in decisions:
-        if isinstance(decision, Apply) and decision.instruction_id in states:
-            view = states[decision.instruction_id]
-            states[decision.instruction_id] = replace(view, current_state=decision.new_state)
-    return [states[key] for key in sorted(states)]
+def _step(view: InstructionView, state: InstructionState, key: str, record: ReturnRecord,
+          raised: list[MatchException]) -> Apply | None:
+    """One record in state ``state``: the move it makes, or None with its exception raised."""
+    outcome = TRANSITIONS[(state, record.status)]
+    if isinstance(outcome, ExceptionKind):
+        raised.append(MatchException(outcome, key, record, (view.instruction_id,),
+                                     f"{record.status.value} record while {state.value}"))
+        return None
+    return Apply(view.instruction_id, state, outcome, record.reason_code, key, record)
