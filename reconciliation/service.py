@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bank_adapters.models import Bank, ReceivedReturnFile, ReturnFileState, ReturnSource
@@ -213,25 +214,27 @@ def import_return_file(
     verdict = check_signature(data, signature, _public_key(public_key_pem or bank.public_key_pem))
     base: dict[str, Any] = {"file_name": file_name, "bank_bin": bank_bin, "sha256": sha256,
                             "size": len(data), "signature": verdict}
-    existing = session.execute(
-        select(ReceivedReturnFile).where(ReceivedReturnFile.bank_bin == bank_bin,
-                                         ReceivedReturnFile.sha256 == sha256)
-        .with_for_update()).scalar_one_or_none()
+    existing = _existing_file(session, bank_bin, sha256)
     if existing is not None and (existing.state == ReturnFileState.RECEIVED.value
                                  or verdict is not SignatureCheck.VALID):
-        return ReturnImportReport(outcome=ImportOutcome.DUPLICATE, return_file_id=existing.id,
-                                  message=f"already received as return file {existing.id} "
-                                          f"({existing.state}); nothing changed", **base)
+        return _duplicate(existing, base)
     path = store_raw(store_dir, bank_bin, sha256, data)
-    if verdict is not SignatureCheck.VALID:
-        row = _record_file(session, existing, base, path, str(source),
-                           ReturnFileState.QUARANTINED)
+    state = (ReturnFileState.RECEIVED if verdict is SignatureCheck.VALID
+             else ReturnFileState.QUARANTINED)
+    try:
+        with session.begin_nested():
+            row = _record_file(session, existing, base, path, str(source), state)
+    except IntegrityError:  # a concurrent import of the same file committed first
+        concurrent = _existing_file(session, bank_bin, sha256)
+        if concurrent is None:
+            raise
+        return _duplicate(concurrent, base)
+    if state is ReturnFileState.QUARANTINED:
         audit.record(session, actor=actor, action="returns.quarantine", object_type="return_file",
                      object_id=row.id, detail={**_audit_base(base), "signature": verdict.value})
         return ReturnImportReport(outcome=ImportOutcome.QUARANTINED, return_file_id=row.id,
                                   message=f"signature {verdict.value}: the file is kept but "
                                           "not applied", **base)
-    row = _record_file(session, existing, base, path, str(source), ReturnFileState.RECEIVED)
     records, errors = parse_return_file(data, file_name,
                                         tabular_profile=tabular_profile(bank.profile or {}))
     outcome = reconcile_records(session, keyring, row, records, errors, actor=actor,
@@ -242,6 +245,20 @@ def import_return_file(
                               message=f"{outcome.records} records: {outcome.events} state "
                                       f"changes, {outcome.exceptions} new exceptions",
                               reconciliation=outcome, **base)
+
+
+def _existing_file(session: Session, bank_bin: str, sha256: str) -> ReceivedReturnFile | None:
+    """The ``return_files`` row of these bytes from this bank, locked, if there is one."""
+    return session.execute(
+        select(ReceivedReturnFile).where(ReceivedReturnFile.bank_bin == bank_bin,
+                                         ReceivedReturnFile.sha256 == sha256)
+        .with_for_update()).scalar_one_or_none()
+
+
+def _duplicate(existing: ReceivedReturnFile, base: dict[str, Any]) -> ReturnImportReport:
+    return ReturnImportReport(outcome=ImportOutcome.DUPLICATE, return_file_id=existing.id,
+                              message=f"already received as return file {existing.id} "
+                                      f"({existing.state}); nothing changed", **base)
 
 
 def _audit_base(base: dict[str, Any]) -> dict[str, Any]:

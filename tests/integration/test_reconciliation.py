@@ -343,6 +343,33 @@ def test_the_same_file_twice_changes_nothing(world: World) -> None:
                                      AuditEntry, BeneficiaryHistory)] == counts
 
 
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_losing_a_race_to_import_the_same_file_is_a_duplicate(
+        world: World, monkeypatch: pytest.MonkeyPatch, signed: bool) -> None:
+    """Two imports of one new file at once: the second one's lookup saw no row, its insert
+    then meets the first one's committed row. It must answer duplicate, not fail."""
+    import reconciliation.service as service
+
+    data = pain002([(1, "ACSC", None, AMOUNT)])
+    first = world.send(data, signature=b"" if signed else None)
+    counts = [world.count(m) for m in (ReturnRecordRow, InstructionEvent, ReceivedReturnFile,
+                                       AuditEntry)]
+    lookup, calls = service._existing_file, []
+
+    def stale_then_fresh(*args: Any) -> Any:
+        calls.append(args)
+        return None if len(calls) == 1 else lookup(*args)
+    monkeypatch.setattr(service, "_existing_file", stale_then_fresh)
+
+    again = world.send(data, signature=b"" if signed else None)
+
+    assert len(calls) == 2
+    assert again.outcome is ImportOutcome.DUPLICATE
+    assert again.return_file_id == first.return_file_id
+    assert [world.count(m) for m in (ReturnRecordRow, InstructionEvent, ReceivedReturnFile,
+                                     AuditEntry)] == counts
+
+
 def test_the_same_record_in_two_files_is_applied_once_and_flagged(world: World) -> None:
     world.send(camt054([(1, "paid", None, AMOUNT)], notification_id="NTF-0001"))
     report = world.send(camt054([(1, "paid", None, AMOUNT), (2, "paid", None, AMOUNT)],
