@@ -36,6 +36,7 @@ from bank_adapters.protocol import (
     SubmissionStatus,
 )
 from disburse import signing
+from disburse.private_files import make_private, private_dir
 
 #: Writes ``<part>.sig`` and ``<part>.manifest.json`` for a one-transaction part.
 PartSigner = Callable[[Path, str, int, dict[str, Any]], None]
@@ -116,7 +117,9 @@ class EwalletAdapter:
         self.api = api
         self.state_dir = state_dir
         self.sign = sign
-        (state_dir / "parts").mkdir(parents=True, exist_ok=True)
+        # each part names one person and their wallet number: owner-only, like payment files
+        private_dir(state_dir)
+        private_dir(state_dir / "parts")
 
     def _index(self, msg_id: str) -> Path:
         return self.state_dir / f"{msg_id}.json"
@@ -156,6 +159,7 @@ class EwalletAdapter:
         if not path.is_file() or path.read_bytes() != part.content:
             write_atomically(path, part.content)
             self.sign(path, part.end_to_end_id, part.amount, original)
+            make_private(path, signing.signature_path(path), signing.manifest_path(path))
         return OutgoingFile(path, signing.signature_path(path), signing.manifest_path(path),
                             part.end_to_end_id, whole.route)
 

@@ -175,7 +175,7 @@ def _row(keyring: Keyring, number: int, person: dict[str, str], import_id: int,
         "commune_code": person["commune_code"], "locality_version": LOCALITY_VERSION_2025,
         "monthly_amount": 3_500_000, "coefficient_x100": None, "channel": "cash",
         "bank_bin": None, "account_enc": None, "account_idx": None, "account_holder": None,
-        "phone": None, "status": "active", "status_reason": None, "review_flags": [],
+        "phone_enc": None, "status": "active", "status_reason": None, "review_flags": [],
         "source_import_id": import_id, "source_row": number + 2,
         "last_seen_import_id": import_id, "created_at": now, "updated_at": now, "version": 1,
     }

@@ -7,7 +7,6 @@ request's unit of work commits or rolls back; views never commit and never catch
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage
 
 from beneficiaries import queries, service
-from beneficiaries.models import ImportOutcome, ListImport
+from beneficiaries.models import ImportOutcome
 from beneficiaries.report import ImportReport
 from beneficiaries.schemas import (
     BeneficiaryDetailSchema,
@@ -30,11 +29,11 @@ from beneficiaries.schemas import (
     ListImportSchema,
     load_params,
 )
+from beneficiaries.stored import StoredPart
 from beneficiaries.templates import template_csv, template_xlsx
 from disburse.app import problem_response, request_session, services
 from disburse.auth import current_user, roles_required
 from disburse.clock import business_date
-from disburse.errors import NotFound
 from disburse.users import Role
 
 beneficiaries_api = Blueprint("beneficiaries_api", __name__, url_prefix="/api/v1")
@@ -122,42 +121,27 @@ def _import_response(report: ImportReport) -> Response:
 @roles_required(*READERS)
 def show_import(import_id: int) -> ResponseReturnValue:
     """Return an import's stored report with the counts and outcome kept in the database."""
-    record = queries.get_import(request_session(), import_id)
-    body: dict[str, Any] = ImportReportSchema().dump(_stored_report(record))
+    record, report = queries.stored_report(request_session(), services().keyring(), import_id)
+    body: dict[str, Any] = ImportReportSchema().dump(report)
     stored = ListImportSchema().dump(record)
     body.update(import_id=record.id, outcome=stored["outcome"], counts=stored["counts"],
                 record=stored,
                 rejected_xlsx=(url_for(".rejected_rows", import_id=record.id)
-                               if _rejected_path(record) else None))
+                               if queries.has_rejected_rows(record) else None))
     return jsonify(body)
-
-
-def _stored_report(record: ListImport) -> dict[str, Any]:
-    """Read ``report.json`` from the import's stored directory ({} when none was stored)."""
-    if record.stored_dir is None:
-        return {}
-    path = Path(record.stored_dir) / "report.json"
-    stored: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return stored
-
-
-def _rejected_path(record: ListImport) -> Path | None:
-    """Return the stored rejected-rows workbook of an import, or None when there is none."""
-    if record.stored_dir is None:
-        return None
-    path = Path(record.stored_dir) / "rejected.xlsx"
-    return path if path.is_file() else None
 
 
 @beneficiaries_api.get("/imports/<int:import_id>/rejected.xlsx")
 @roles_required(*REJECTED_ROWS_READERS)
 def rejected_rows(import_id: int) -> ResponseReturnValue:
-    """Download the rejected rows of an import, with the reason on each row."""
-    path = _rejected_path(queries.get_import(request_session(), import_id))
-    if path is None:
-        raise NotFound(f"list import {import_id} has no rejected rows")
-    return send_file(path, mimetype=XLSX_MIMETYPE, as_attachment=True,
-                     download_name=f"import-{import_id}-rejected.xlsx")
+    """Download the rejected rows of an import, with the reason on each row (audited).
+
+    The workbook is stored sealed and decrypted chunk by chunk as it is sent.
+    """
+    found = queries.open_stored_file(request_session(), services().keyring(), import_id,
+                                     StoredPart.REJECTED, actor=current_user().name)
+    return Response(found.chunks, mimetype=XLSX_MIMETYPE, headers={
+        "Content-Disposition": f"attachment; filename=import-{import_id}-rejected.xlsx"})
 
 
 @beneficiaries_api.get("/templates/<any(vi, en):lang>.<any(csv, xlsx):fmt>")

@@ -18,7 +18,7 @@ HISTORY: Table = BeneficiaryHistory.__table__  # type: ignore[assignment]
 INSERT_COLUMNS: tuple[str, ...] = (
     "programme", "citizen_id_enc", "citizen_id_idx", "full_name", "date_of_birth", "gender",
     "province_code", "commune_code", "locality_version", "monthly_amount", "coefficient_x100",
-    "channel", "bank_bin", "account_enc", "account_idx", "account_holder", "phone", "status",
+    "channel", "bank_bin", "account_enc", "account_idx", "account_holder", "phone_enc", "status",
     "status_reason", "review_flags", "source_import_id", "source_row", "last_seen_import_id",
     "created_at", "updated_at", "version",
 )

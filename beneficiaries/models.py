@@ -1,7 +1,9 @@
 """Beneficiary registry tables: rates, list imports, beneficiaries and their history.
 
 Citizen IDs and account numbers are stored only as AES-GCM ciphertexts plus keyed blind
-indexes (see ``disburse.keyring``); nothing here holds them in plain text.
+indexes (see ``disburse.keyring``); phone numbers (which are the wallet numbers of e-wallet
+recipients) only as ciphertexts: nothing looks a person up by phone, so they need no index.
+Nothing here holds them in plain text.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class Beneficiary(Base):
     account_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     account_idx: Mapped[str | None] = mapped_column(String(64))
     account_holder: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(15))
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(10), default=BeneficiaryStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(String(200))
     review_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -143,3 +145,4 @@ class BeneficiaryHistory(Base):
 
 register_encrypted_column(Beneficiary.__table__, "id", "citizen_id_enc", "citizen_id")  # type: ignore[arg-type]
 register_encrypted_column(Beneficiary.__table__, "id", "account_enc", "account_number")  # type: ignore[arg-type]
+register_encrypted_column(Beneficiary.__table__, "id", "phone_enc", "phone")  # type: ignore[arg-type]

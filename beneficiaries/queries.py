@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
+from beneficiaries.stored import StoredPart, download_name, has_part, open_part, read_report
 from disburse import audit
 from disburse.errors import NotFound
 from disburse.keyring import Keyring
@@ -25,11 +27,21 @@ class BeneficiaryFilter:
     channel: str | None = None
 
 
+#: Characters a mask leaves visible, all at the end: with the date of birth, the last four
+#: digits of a CCCD leave some 10,000 candidates per birth date and province, where the old
+#: first-four-and-last-three left about 1,000.
+MASK_VISIBLE = 4
+#: Values shorter than this are masked whole: four visible digits would be half of them.
+_MASK_MIN_LENGTH = 8
+
+
 def mask(value: str | None) -> str | None:
-    """Mask all but the first 4 and last 3 characters: 0791*****567."""
+    """Mask all but the last 4 characters: ********4567 (a short value is masked whole)."""
     if value is None:
         return None
-    return value[:4] + "*" * max(len(value) - 7, 0) + value[-3:] if len(value) > 7 else "***"
+    if len(value) < _MASK_MIN_LENGTH:
+        return "***"
+    return "*" * (len(value) - MASK_VISIBLE) + value[-MASK_VISIBLE:]
 
 
 def _summary(b: Beneficiary, keyring: Keyring) -> dict[str, Any]:
@@ -94,3 +106,42 @@ def get_import(session: Session, import_id: int) -> ListImport:
     if record is None:
         raise NotFound(f"no list import {import_id}")
     return record
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A stored file of an import, opened for streaming: its name and plaintext chunks."""
+
+    name: str
+    chunks: Iterator[bytes]
+
+
+def stored_report(session: Session, keyring: Keyring, import_id: int) -> tuple[ListImport,
+                                                                               dict[str, Any]]:
+    """Return an import and its stored report as data ({} when none was stored)."""
+    record = get_import(session, import_id)
+    return record, read_report(keyring, record)
+
+
+def has_rejected_rows(record: ListImport) -> bool:
+    """Whether the import kept a rejected-rows workbook."""
+    return has_part(record, StoredPart.REJECTED)
+
+
+def open_stored_file(session: Session, keyring: Keyring, import_id: int, part: StoredPart, *,
+                     actor: str) -> StoredFile:
+    """Open a stored file of an import for download, decrypting on the fly; audited.
+
+    Raises:
+        NotFound: no such import, or it did not keep ``part``.
+        DecryptionFailed: the file cannot be opened with the keyring.
+    """
+    record = get_import(session, import_id)
+    chunks = open_part(keyring, record, part)
+    if chunks is None:
+        what = "rejected rows" if part is StoredPart.REJECTED else f"stored {part.value} file"
+        raise NotFound(f"list import {import_id} has no {what}")
+    audit.record(session, actor=actor, action=f"beneficiaries.import.download.{part.value}",
+                 object_type="list_import", object_id=record.id,
+                 detail={"part": part.value, "file": record.file_name})
+    return StoredFile(download_name(record, part), chunks)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 
 from beneficiaries.columns import LIST_COLUMNS
 from beneficiaries.importers import Cell, RawRow
 from beneficiaries.rules import RuleError, neutralize_cell
+from disburse.sealed_files import SealedWriter
 
 #: Rejected rows kept for the XLSX export; beyond this the JSON report still lists them all.
 MAX_REJECTED_ROWS_IN_XLSX = 100_000
@@ -74,20 +74,19 @@ class ImportReport:
         return asdict(self)
 
 
-def write_report_json(report: ImportReport, path: Path) -> None:
-    """Write the full report as UTF-8 JSON."""
-    path.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-
-
 def _cell_text(cell: Cell) -> str:
     if cell is None:
         return ""
     return cell.isoformat() if not isinstance(cell, str) else cell
 
 
-def write_rejected_xlsx(path: Path, headers: dict[str, str], rows: list[RawRow],
-                        findings: dict[int, list[RowFinding]]) -> None:
-    """Write the rejected rows with an error column; hostile cells are neutralised."""
+def write_rejected_xlsx(out: Path | BinaryIO | SealedWriter, headers: dict[str, str],
+                        rows: list[RawRow], findings: dict[int, list[RowFinding]]) -> None:
+    """Write the rejected rows with an error column; hostile cells are neutralised.
+
+    ``out`` is a path or a binary stream (a ``SealedWriter`` keeps the workbook encrypted
+    on disk: the import service stores it that way).
+    """
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Rejected rows - Dòng bị từ chối")
     fields = list(headers)
@@ -97,4 +96,4 @@ def write_rejected_xlsx(path: Path, headers: dict[str, str], rows: list[RawRow],
                              for f in findings.get(raw.row, []))
         cells = [neutralize_cell(_cell_text(raw.cells.get(f))) for f in fields]
         sheet.append([raw.row, *cells, neutralize_cell(problems)])
-    workbook.save(path)
+    workbook.save(out)  # a path or any writable binary stream

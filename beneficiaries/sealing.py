@@ -6,8 +6,8 @@ from beneficiaries.validation import ValidRow
 from disburse.keyring import Keyring
 
 #: (citizen ID blind index, account blind index or None, citizen ID ciphertext, account
-#: ciphertext or None) of one row.
-Sealed = tuple[str, str | None, bytes, bytes | None]
+#: ciphertext or None, phone ciphertext or None) of one row.
+Sealed = tuple[str, str | None, bytes, bytes | None, bytes | None]
 
 
 def account_index(keyring: Keyring, bank_bin: str | None, account: str) -> str:
@@ -15,10 +15,16 @@ def account_index(keyring: Keyring, bank_bin: str | None, account: str) -> str:
     return keyring.blind_index("account_number", f"{bank_bin}:{account}")
 
 
+def seal_phone(keyring: Keyring, phone: str | None) -> bytes | None:
+    """Encrypt a phone (an e-wallet recipient's wallet number); nothing looks phones up."""
+    return keyring.encrypt("phone", phone) if phone else None
+
+
 def seal(keyring: Keyring, row: ValidRow) -> Sealed:
-    """Compute the blind indexes and encrypt the citizen ID and account of ``row``."""
+    """Compute the blind indexes and encrypt the citizen ID, account and phone of ``row``."""
     account = row.account_number
     return (keyring.blind_index("citizen_id", row.citizen_id),
             account_index(keyring, row.bank_bin, account) if account else None,
             keyring.encrypt("citizen_id", row.citizen_id),
-            keyring.encrypt("account_number", account) if account else None)
+            keyring.encrypt("account_number", account) if account else None,
+            seal_phone(keyring, row.phone))

@@ -7,7 +7,6 @@ savepoint, which is rolled back when the file is rejected as a whole. Services o
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,14 +29,10 @@ from beneficiaries.models import (
 from beneficiaries.pipeline import SealedChunk, ValidationWorker
 from beneficiaries.pipeline import available as pipeline_available
 from beneficiaries.programmes import AmountRule, Programme, get_programme, rate_on
-from beneficiaries.report import (
-    ImportReport,
-    RowFinding,
-    write_rejected_xlsx,
-    write_report_json,
-)
+from beneficiaries.report import ImportReport, RowFinding
 from beneficiaries.rules import RuleError, Severity
-from beneficiaries.sealing import Sealed, account_index
+from beneficiaries.sealing import Sealed, account_index, seal_phone
+from beneficiaries.stored import import_dir, store_original, store_rejected, store_report
 from beneficiaries.validation import Checked, ValidationContext, ValidRow, validate_chunk
 from disburse import audit
 from disburse.clock import utcnow
@@ -48,7 +43,12 @@ from disburse.keyring import Keyring
 COMPARED_FIELDS = ("full_name", "date_of_birth", "gender", "province_code", "commune_code",
                    "monthly_amount", "coefficient_x100", "channel", "bank_bin", "account_idx",
                    "account_holder", "phone")
-_PII_FIELDS = {"account_idx": "account_number"}
+#: Compared fields never written to the history, even as a blind index: only "changed".
+_PII_FIELDS = {"account_idx": "account_number", "phone": "phone"}
+#: Room for a file name in ``list_imports.file_name``.
+_FILE_NAME_LENGTH: int = ListImport.__table__.c.file_name.type.length  # type: ignore[attr-defined]
+#: A suffix longer than this is not an extension worth keeping whole.
+_MAX_SUFFIX = 16
 
 
 @dataclass
@@ -72,6 +72,20 @@ def file_sha256(path: Path) -> tuple[str, int]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
+
+
+def fit_file_name(name: str, limit: int = _FILE_NAME_LENGTH) -> str:
+    """Cut a file name to ``limit`` characters, keeping its extension visible.
+
+    ``a-very-long-name….xlsx``: the stem is cut and marked with an ellipsis, so staff still
+    see what kind of file it was and that the name was shortened.
+    """
+    if len(name) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix) + 1 > _MAX_SUFFIX:
+        return name[:limit - 1] + "…"
+    return stem[:limit - len(suffix) - 2] + "…." + suffix
 
 
 def _clean_key(value: Any) -> str:
@@ -151,7 +165,7 @@ def import_list(session: Session, keyring: Keyring, path: Path, *, programme: st
     """
     opts = options or ImportOptions()
     prog = get_programme(programme)
-    name = opts.display_name or path.name
+    name = fit_file_name(opts.display_name or path.name)
     sha, size = file_sha256(path)
     mode = "accept_valid" if opts.accept_valid else "all_or_nothing"
     report = ImportReport(None, prog.code, name, sha, ImportOutcome.APPLIED.value, mode)
@@ -167,7 +181,7 @@ def import_list(session: Session, keyring: Keyring, path: Path, *, programme: st
         report.message = f"this file was already imported as import {previous}; nothing changed"
     else:
         _stream(session, keyring, path, prog, record, report, actor, today, opts)
-    _finish(session, record, report, path, opts, actor)
+    _finish(session, keyring, record, report, path, opts, actor)
     return report
 
 
@@ -453,13 +467,14 @@ class _NewRow:
         if known is None:
             citizen_enc = encrypt("citizen_id", row.citizen_id)
             account_enc = encrypt("account_number", account) if account else None
+            phone_enc = encrypt("phone", row.phone) if row.phone else None
         else:
-            citizen_enc, account_enc = known[2], known[3]
+            citizen_enc, account_enc, phone_enc = known[2], known[3], known[4]
         return (
             self.programme, citizen_enc, citizen_idx, row.full_name,
             row.date_of_birth, row.gender, row.province_code, row.commune_code,
             LOCALITY_VERSION_2025, row.amount, row.coefficient_x100, row.channel,
-            row.bank_bin, account_enc, account_idx, row.account_holder, row.phone, _ACTIVE,
+            row.bank_bin, account_enc, account_idx, row.account_holder, phone_enc, _ACTIVE,
             None, flags, import_id, row.row, import_id, now, now, 1,
         )
 
@@ -470,8 +485,8 @@ _ACTIVE = BeneficiaryStatus.ACTIVE.value
 def _update_or_keep(run: _Run, current: Beneficiary, row: ValidRow, values: dict[str, Any],
                     flags: list[str], updates: list[dict[str, Any]],
                     history: list[dict[str, Any]], seen: list[int]) -> None:
-    changed = {f: (getattr(current, f), values[f]) for f in COMPARED_FIELDS
-               if getattr(current, f) != values[f]}
+    stored = _stored_values(run.keyring, current)
+    changed = {f: (stored[f], values[f]) for f in COMPARED_FIELDS if stored[f] != values[f]}
     reactivate = current.status == BeneficiaryStatus.ENDED.value
     if not changed and not reactivate and sorted(current.review_flags or []) == sorted(flags):
         seen.append(current.id)
@@ -482,6 +497,8 @@ def _update_or_keep(run: _Run, current: Beneficiary, row: ValidRow, values: dict
         plain = row.account_number
         update_values["account_enc"] = (run.keyring.encrypt("account_number", plain)
                                         if plain else None)
+    if "phone" in changed:
+        update_values["phone_enc"] = seal_phone(run.keyring, update_values.pop("phone"))
     if reactivate:  # a suspended person (deceased, mismatch) is never reactivated by a list
         update_values.update(status=BeneficiaryStatus.ACTIVE.value, status_reason=None)
     update_values.update(review_flags=flags, last_seen_import_id=run.record.id,
@@ -497,9 +514,16 @@ def _update_or_keep(run: _Run, current: Beneficiary, row: ValidRow, values: dict
     run.report.counts.updated += 1
 
 
+def _stored_values(keyring: Keyring, current: Beneficiary) -> dict[str, Any]:
+    """The compared fields of a stored beneficiary; the phone is decrypted to compare."""
+    values = {f: getattr(current, f) for f in COMPARED_FIELDS if f != "phone"}
+    values["phone"] = keyring.decrypt("phone", current.phone_enc) if current.phone_enc else None
+    return values
+
+
 def _history_value(field_name: str, old: Any, new: Any) -> dict[str, Any] | str:
     if field_name in _PII_FIELDS:
-        return "changed"  # never write the account number, even as a blind index
+        return "changed"  # never write the account or phone number, even as a blind index
     return {"from": str(old) if old is not None else None,
             "to": str(new) if new is not None else None}
 
@@ -543,21 +567,18 @@ def _end(run: _Run, rows: Sequence[Any]) -> None:
 def _store_rejected(run: _Run, opts: ImportOptions) -> None:
     if opts.store_dir is None or not run.rejected_rows:
         return
-    target = opts.store_dir / f"import-{run.record.id}"
-    target.mkdir(parents=True, exist_ok=True)
-    write_rejected_xlsx(target / "rejected.xlsx", run.layout.headers, run.rejected_rows,
-                        run.findings_by_row)
+    store_rejected(run.keyring, import_dir(opts.store_dir, run.record.id), run.layout.headers,
+                   run.rejected_rows, run.findings_by_row)
 
 
-def _finish(session: Session, record: ListImport, report: ImportReport, path: Path,
-            opts: ImportOptions, actor: str) -> None:
+def _finish(session: Session, keyring: Keyring, record: ListImport, report: ImportReport,
+            path: Path, opts: ImportOptions, actor: str) -> None:
     record.outcome = report.outcome
     record.counts = {k: v for k, v in vars(report.counts).items()}
-    if opts.store_dir is not None:
-        target = opts.store_dir / f"import-{record.id}"
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target / ("original" + path.suffix.lower()))
-        write_report_json(report, target / "report.json")
+    if opts.store_dir is not None:  # sealed: they name everyone on the list
+        target = import_dir(opts.store_dir, record.id)
+        store_original(keyring, target, path)
+        store_report(keyring, target, report)
         record.stored_dir = str(target)
     audit.record(session, actor=actor, action=f"beneficiaries.import.{report.outcome}",
                  object_type="list_import", object_id=record.id,

@@ -15,6 +15,7 @@ from disburse.config import Settings
 from disburse.db import make_engine, make_session_factory
 from disburse.errors import DomainError
 from disburse.keyring import Keyring
+from disburse.private_files import restrict_umask
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         config: ``Settings``, or a dict of overrides on top of the ``DISBURSE_*`` environment,
             or None for the environment alone.
     """
+    restrict_umask()  # the database, stored imports and payment files: owner-only (0600/0700)
     settings = config if isinstance(config, Settings) else Settings.from_env(**(config or {}))
     app = Flask("disburse")
     app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing,

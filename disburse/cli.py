@@ -22,6 +22,7 @@ from flask.cli import FlaskGroup
 from disburse.app import create_app, services
 from disburse.clock import utcnow
 from disburse.errors import DomainError
+from disburse.private_files import restrict_umask
 from disburse.uow import unit_of_work
 
 
@@ -113,6 +114,7 @@ def _register() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    restrict_umask()  # before anything is written: files the CLI creates are owner-only
     logging.basicConfig(level=logging.WARNING)
     cli.main(prog_name="disburse")
 

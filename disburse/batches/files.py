@@ -62,6 +62,7 @@ from disburse.payment_files.model import (
 from disburse.payment_files.pain001 import write_pain001
 from disburse.payment_files.parse import validate_pain001
 from disburse.payment_files.split import derive_msg_id, header_for_part
+from disburse.private_files import make_private, open_private, private_dir
 from disburse.signing_keys import load_signing_key
 
 #: Rows fetched per round trip while streaming instructions.
@@ -188,7 +189,7 @@ def write_batch_files(
         raise RewriteMismatch(f"batch {batch.id} has recorded files for "
                               f"{sorted(recorded)}, its content now gives "
                               f"{[(p.route, p.part_no) for p in plans]}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # files name and pay people: 0700 here, 0600 each (``_publish``)
     run = _Run(session, keyring, batch, approval, routing, key_dir, out_dir,
                now or utcnow(), validate, recorded, DigestBuilder() if streamed else None)
     try:
@@ -319,7 +320,7 @@ def _route_lines(run: _Run, route: Route, name: str) -> Iterator[PaymentLine]:
     cash = route.layout == CASH_LAYOUT
     query = select(*DIGEST_COLUMNS, Instruction.account_enc)
     if cash:  # the post office checks the recipient's card: join for the (masked) CCCD
-        query = query.add_columns(Beneficiary.citizen_id_enc, Beneficiary.phone).join(
+        query = query.add_columns(Beneficiary.citizen_id_enc, Beneficiary.phone_enc).join(
             Beneficiary, Beneficiary.id == Instruction.beneficiary_id)
     query = (query.where(Instruction.batch_id == run.batch.id, Instruction.route == name)
              .order_by(Instruction.seq))
@@ -351,7 +352,8 @@ def _route_lines(run: _Run, route: Route, name: str) -> Iterator[PaymentLine]:
                     commune_code=commune,
                     citizen_id_masked=mask(decrypt("citizen_id", row[_WIDTH + 1]))
                     if cash else None,
-                    phone=(row[_WIDTH + 2] or None) if cash else None)
+                    phone=decrypt("phone", row[_WIDTH + 2])
+                    if cash and row[_WIDTH + 2] else None)
             except ValueError as error:
                 raise ValidationFailed(f"instruction {e2e} cannot be written: "
                                        f"{error}") from None
@@ -392,6 +394,8 @@ def _publish(run: _Run, written: _Written) -> None:
         msg_id=written.msg_id, nb_of_txs=plan.nb_of_txs, ctrl_sum=plan.ctrl_sum,
         batch_id=str(run.batch.id), batch_hash=run.approval.batch_hash, key_id=key_id,
         alg=alg, signed_at=run.signed_at)
+    make_private(written.path, signing.signature_path(written.path),
+                 signing.manifest_path(written.path))
 
 
 def _title(run: _Run) -> str:
@@ -405,7 +409,7 @@ def _write_layout(route: Route, header: FileHeader, plan: FilePlan,
     if route.layout == CASH_LAYOUT:
         return write_cash_list(path, header, lines, title=title)
     writer = _STREAM_WRITERS[route.layout]
-    with path.open("wb") as handle:
+    with open_private(path) as handle:
         result = writer(handle, header, lines, profile=route.profile,
                         nb_of_txs=plan.nb_of_txs, ctrl_sum=plan.ctrl_sum)
         handle.flush()

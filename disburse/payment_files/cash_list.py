@@ -29,6 +29,7 @@ from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from disburse.payment_files.model import FileHeader, PaymentLine, WriteResult
+from disburse.private_files import open_private
 
 #: "Mã giao dịch" is the EndToEndId: the post office writes it back on its paid/unpaid report.
 COLUMN_TITLES = ("STT", "Họ và tên", "CCCD", "Số tiền", "Số điện thoại", "Mã giao dịch",
@@ -72,7 +73,8 @@ def write_cash_list(
     raw = io.BytesIO()
     workbook.save(raw)
     data = _deterministic_zip(raw.getvalue(), stamp)
-    path.write_bytes(data)
+    with open_private(path) as out:  # names, masked IDs and phones: the owner's alone
+        out.write(data)
     count = sum(len(group) for group in by_commune.values())
     total = sum(line.amount for group in by_commune.values() for line in group)
     return WriteResult(hashlib.sha256(data).hexdigest(), len(data), count, total)

@@ -145,7 +145,9 @@ class PaymentLine:
         remittance: unstructured remittance text, e.g. ``pension 2026-11`` (at most 140).
         province_code: the province code of the beneficiary's address.
         commune_code: the commune code (groups the post-office cash list).
-        citizen_id_masked: masked CCCD, e.g. ``0791****4567``, only for the cash list.
+        citizen_id_masked: masked CCCD showing at most its last 4 digits, e.g.
+            ``********4567``, only for the cash list: with the name and date of birth it lets
+            the post office check the recipient's card without the list revealing the ID.
         phone: phone number for the cash list, if known.
     """
 

@@ -111,7 +111,8 @@ def _add_instruction(session: Session, keyring: Keyring, batch: Batch, import_id
         channel=spec.channel, bank_bin=bank_bin,
         account_enc=keyring.encrypt("account_number", account) if account else None,
         account_idx=keyring.blind_index("account_number", account) if account else None,
-        phone=f"09{seq:08d}", source_import_id=import_id, source_row=seq,
+        phone_enc=keyring.encrypt("phone", f"09{seq:08d}"), source_import_id=import_id,
+        source_row=seq,
         last_seen_import_id=import_id)
     session.add(person)
     session.flush()
@@ -218,7 +219,7 @@ def test_cash_list_has_a_sheet_per_commune_with_masked_citizen_ids(mixed) -> Non
     workbook = load_workbook(out / files[1].file_name)
     assert workbook.sheetnames == ["Xã 26734", "Xã 26737"]
     cells = [c for row in workbook["Xã 26737"].iter_rows(values_only=True) for c in row]
-    assert {"0792*****010", "0792*****012"} <= set(cells)  # seq 10 and 12 live in 26737
+    assert {"********0010", "********0012"} <= set(cells)  # seq 10 and 12 live in 26737
     assert not any(isinstance(c, str) and c.startswith("07920000") for c in cells)
     assert 2_000_000 in cells and 2_200_000 in cells
 

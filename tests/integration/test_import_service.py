@@ -6,6 +6,7 @@ counts read here are those of the test's own imports.
 
 from __future__ import annotations
 
+import io
 import json
 import unicodedata
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from beneficiaries.columns import LIST_COLUMNS
 from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
 from beneficiaries.report import ImportReport
 from beneficiaries.service import ImportOptions, import_list
+from beneficiaries.stored import StoredPart, open_part
 from beneficiaries.synth import write_lists, write_population_csv
 from disburse.audit import AuditEntry
 from disburse.keyring import Keyring
@@ -602,7 +604,11 @@ def test_rejected_rows_workbook_holds_control_characters_escaped(
                         store_dir=store)
 
     assert (report.outcome, report.counts.added, report.counts.rejected) == ("applied", 1, 1)
-    sheet = load_workbook(store / f"import-{report.import_id}" / "rejected.xlsx").active
+    record = session.get(ListImport, report.import_id)
+    assert record is not None
+    workbook = b"".join(open_part(keyring, record, StoredPart.REJECTED) or [])
+    sheet = load_workbook(io.BytesIO(workbook)).active
+    assert sheet is not None
     values = [cell.value for cell in next(sheet.iter_rows(min_row=2, max_row=2))]
     assert values[0] == 3
     assert "Nguyễn\\x07Thị\\x00Đào" in values

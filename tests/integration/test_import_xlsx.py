@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date, datetime
 from pathlib import Path
@@ -12,9 +13,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from beneficiaries.models import Beneficiary
+from beneficiaries.models import Beneficiary, ListImport
 from beneficiaries.report import ImportReport
 from beneficiaries.service import ImportOptions, import_list
+from beneficiaries.stored import StoredPart, open_part, read_report
 from beneficiaries.synth import write_lists, write_population_csv
 from disburse.keyring import Keyring
 from tests.listfiles import cccd, header_row, list_row, write_xlsx
@@ -90,8 +92,10 @@ def test_rejected_rows_are_exported_with_errors_and_hostile_cells_neutralised(
     report = run_import(session, keyring, path, accept_valid=True, store_dir=store)
 
     assert (report.counts.added, report.counts.rejected) == (2, 2)
-    target = store / f"import-{report.import_id}"
-    sheet = load_workbook(target / "rejected.xlsx").worksheets[0]
+    record = session.get(ListImport, report.import_id)
+    assert record is not None
+    workbook = b"".join(open_part(keyring, record, StoredPart.REJECTED) or [])
+    sheet = load_workbook(io.BytesIO(workbook)).worksheets[0]
     table = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert table[0] == ["Row / Dòng", *header_row("vi"), "Errors / Lỗi"]
     assert [r[0] for r in table[1:]] == [3, 4]
@@ -103,9 +107,8 @@ def test_rejected_rows_are_exported_with_errors_and_hostile_cells_neutralised(
     assert table[2][1] == cccd(3, province="079")[1:]
     for row in table[1:]:
         assert all(not (isinstance(c, str) and c.startswith("=")) for c in row)
-    stored_report = json.loads((target / "report.json").read_text(encoding="utf-8"))
-    assert stored_report["counts"]["rejected"] == 2
-    assert (target / "original.xlsx").read_bytes() == path.read_bytes()
+    assert read_report(keyring, record)["counts"]["rejected"] == 2
+    assert b"".join(open_part(keyring, record, StoredPart.ORIGINAL) or []) == path.read_bytes()
 
 
 def test_synthetic_xlsx_lists_report_lost_zeros_and_bad_accounts(

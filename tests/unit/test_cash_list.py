@@ -26,7 +26,7 @@ TITLE = "Danh sách chi trả lương hưu tháng 11/2026"
 
 def line(i: int, commune: str, amount: int, **changes: object) -> PaymentLine:
     base = PaymentLine(f"CASH-{i:04d}", amount, f"Nguyễn Văn {chr(65 + i)}", "-", "970436", None,
-                       "PENS", "pension 2026-11", "79", commune, f"0791****{i:04d}",
+                       "PENS", "pension 2026-11", "79", commune, f"********{i:04d}",
                        f"09{i:08d}")
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
@@ -56,15 +56,15 @@ def test_one_sheet_per_commune_sorted_by_code(workbook_path):
 
 
 @pytest.mark.parametrize(("sheet", "expected_rows", "total"), [
-    ("Xã 26734", [(1, "Nguyễn Văn B", "0791****0001", 2_789_000, "0900000001", "CASH-0001",
+    ("Xã 26734", [(1, "Nguyễn Văn B", "********0001", 2_789_000, "0900000001", "CASH-0001",
                    None),
-                  (2, "Nguyễn Văn D", "0791****0003", 750_000, "0900000003", "CASH-0003",
+                  (2, "Nguyễn Văn D", "********0003", 750_000, "0900000003", "CASH-0003",
                    None)], 3_539_000),
-    ("Xã 26737", [(1, "Nguyễn Văn A", "0791****0000", 1_500_000, "0900000000", "CASH-0000",
+    ("Xã 26737", [(1, "Nguyễn Văn A", "********0000", 1_500_000, "0900000000", "CASH-0000",
                    None),
-                  (2, "Nguyễn Văn C", "0791****0002", 500_000, "0900000002", "CASH-0002",
+                  (2, "Nguyễn Văn C", "********0002", 500_000, "0900000002", "CASH-0002",
                    None)], 2_000_000),
-    ("Xã 26740", [(1, "Nguyễn Văn E", "0791****0004", 1_000_000, None, "CASH-0004", None)],
+    ("Xã 26740", [(1, "Nguyễn Văn E", "********0004", 1_000_000, None, "CASH-0004", None)],
      1_000_000),
 ])
 def test_rows_totals_and_blank_signature_column(workbook_path, sheet, expected_rows, total):
