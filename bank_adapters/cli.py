@@ -65,7 +65,7 @@ def banks_add(bank_bin: str, name: str, route: str, public_key: Path, profile: s
     if not isinstance(profile_data, dict):
         raise ValidationFailed("--profile must be a JSON object")
     svc = services()
-    with unit_of_work(svc.session_factory) as session:
+    with unit_of_work(svc.session_factory, write=True) as session:
         bank = banks.add_bank(session, bank_bin=bank_bin, name=name, route=route,
                               public_key_pem=public_key.read_text(encoding="ascii"),
                               actor=actor, profile=profile_data, api_base_url=api_url,
@@ -78,7 +78,7 @@ def banks_add(bank_bin: str, name: str, route: str, public_key: Path, profile: s
 @click.option("--actor", default="cli", show_default=True)
 def banks_token(bank_bin: str, actor: str) -> None:
     """Issue a new API token for BANK_BIN; it is printed once and only its hash is kept."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         token = banks.issue_token(session, bank_bin, actor=actor)
     click.echo(token)
     click.echo(f"(user {banks.bank_user_name(bank_bin)}; the previous token no longer works)",
@@ -208,7 +208,7 @@ def batch_send(batch_id: int, actor: str, files_dir: Path | None) -> None:
     svc = services()
     if files_dir is not None:
         _stage_files(svc, batch_id, files_dir)
-    with unit_of_work(svc.session_factory) as session:
+    with unit_of_work(svc.session_factory, write=True) as session:
         require_role(session, actor, Role.PREPARER, Role.APPROVER, Role.ADMIN)
         rows = enqueue_batch(session, batch_id, actor=actor)
     click.echo(f"batch {batch_id}: {len(rows)} submission(s) recorded")

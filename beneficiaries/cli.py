@@ -36,7 +36,7 @@ def import_command(file: Path, programme: str, actor: str, accept_valid: bool,
     svc = services()
     options = service.ImportOptions(accept_valid=accept_valid, end_missing=end_missing,
                                     store_dir=svc.settings.data_dir / "imports")
-    with unit_of_work(svc.session_factory) as session:
+    with unit_of_work(svc.session_factory, write=True) as session:
         require_role(session, actor, Role.PREPARER, Role.ADMIN)
         report = service.import_list(session, svc.keyring(), file, programme=programme,
                                      actor=actor, today=business_date(), options=options)
@@ -104,7 +104,8 @@ def list_command(programme: str | None, province: str | None, commune: str | Non
 @click.option("--actor", default="cli", show_default=True)
 def show_command(beneficiary_id: int, reveal: bool, actor: str) -> None:
     """Show one beneficiary with its history."""
-    with unit_of_work(services().session_factory) as session:
+    # revealing writes an audit entry
+    with unit_of_work(services().session_factory, write=reveal) as session:
         detail = queries.show_beneficiary(session, services().keyring(), beneficiary_id,
                                           reveal=reveal, actor=actor)
     echo_json(detail)

@@ -1,4 +1,13 @@
-"""The Flask application factory and the per-request unit of work."""
+"""The Flask application factory and the per-request unit of work.
+
+Every request gets one transaction: a request with a writing method (POST, PUT, PATCH, DELETE)
+takes the database's write lock before its first read (SQLite ``BEGIN IMMEDIATE``), so the
+credentials it checks and the state it reads are what it changes. The transaction commits
+before the answer leaves, so a commit that fails is answered as a failure, never as a success.
+A clash with a concurrent transaction (lock wait ran out, serialization failure, a unique key
+taken at the same moment) answers 409 ``concurrent_change``, never 500. Every answer carries the
+security headers of :data:`SECURITY_HEADERS`.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +15,35 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify
+from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
+from disburse import audit
 from disburse.config import Settings
-from disburse.db import make_engine, make_session_factory
-from disburse.errors import DomainError
+from disburse.db import contention_conflict, make_engine, make_session_factory, open_session
+from disburse.errors import ConcurrentChange, DomainError, Unauthorized
 from disburse.keyring import Keyring
+from disburse.params import BoundedIntConverter, NamedConverterRule
 from disburse.private_files import restrict_umask
 
 PROBLEM_JSON = "application/problem+json"
+#: Methods that change data: their transaction takes the write lock up front.
+WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Headers on every answer. The policy fits a JSON API and server-rendered pages that load
+#: only their own CSS, scripts and images: nothing inline, no framing, no plugins, no
+#: foreign form targets.
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": ("default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                                "form-action 'self'; object-src 'none'"),
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+#: The challenge a 401 answer names, by blueprint; the bank API takes bearer tokens.
+CHALLENGES: dict[str | None, str] = {"bank_api": 'Bearer realm="disburse-bank"'}
+DEFAULT_CHALLENGE = 'Basic realm="disburse", charset="UTF-8"'
 log = logging.getLogger(__name__)
 
 
@@ -51,11 +77,18 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     restrict_umask()  # the database, stored imports and payment files: owner-only (0600/0700)
     settings = config if isinstance(config, Settings) else Settings.from_env(**(config or {}))
     app = Flask("disburse")
+    # <int:...> in every blueprint refuses ids beyond 64 bits with a 404 naming the parameter
+    app.url_rule_class = NamedConverterRule
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing,
                       MAX_CONTENT_LENGTH=512 * 1024 * 1024)
     engine = make_engine(settings.database_url)
-    app.extensions["disburse"] = Services(settings, engine, make_session_factory(engine))
+    factory = make_session_factory(engine)
+    # every session of this app keys the audit chain with this app's keyring
+    factory.configure(info={audit.KEY_SOURCE: audit.KeyringKeySource(settings.key_dir)})
+    app.extensions["disburse"] = Services(settings, engine, factory)
     _register_errors(app)
+    _register_security_headers(app)
     _register_request_transaction(app)
     _register_blueprints(app)
     return app
@@ -69,26 +102,63 @@ def services(app: Flask | None = None) -> Services:
 
 
 def request_session() -> Session:
-    """Return this request's session; the request's end commits or rolls it back."""
+    """Return this request's session; the request's end commits or rolls it back.
+
+    The session of a writing request (POST, PUT, PATCH, DELETE) takes the write lock when its
+    transaction begins, before authentication reads the users table.
+    """
     if "db_session" not in g:
-        g.db_session = services().session_factory()
+        write = has_request_context() and request.method in WRITING_METHODS
+        g.db_session = open_session(services().session_factory, write=write)
     session: Session = g.db_session
     return session
 
 
 def _register_request_transaction(app: Flask) -> None:
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        # Commit here, not at teardown: a commit that fails must change the answer, and at
+        # teardown the status line is already decided.
+        session: Session | None = g.pop("db_session", None)
+        if session is None:
+            return response
+        try:
+            if g.get("rollback_only", False):
+                session.rollback()
+                return response
+            session.commit()
+        except Exception as error:  # the answer becomes the failure; nothing was saved
+            session.rollback()
+            return _failure_response(error)
+        finally:
+            session.close()
+        return response
+
     @app.teardown_request
     def _finish(exc: BaseException | None) -> None:
+        # Only when the answer could not be built at all: nothing is committed here.
         session: Session | None = g.pop("db_session", None)
         if session is None:
             return
         try:
-            if exc is None and not g.get("rollback_only", False):
-                session.commit()
-            else:
-                session.rollback()
+            session.rollback()
         finally:
             session.close()
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        # Answers hold personal data and payment files: no cache keeps a copy. (Static assets,
+        # once pages have them, may be cached.)
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+            response.headers["WWW-Authenticate"] = CHALLENGES.get(request.blueprint,
+                                                                  DEFAULT_CHALLENGE)
+        return response
 
 
 def problem_response(problem: dict[str, Any]) -> Response:
@@ -99,11 +169,36 @@ def problem_response(problem: dict[str, Any]) -> Response:
     return response
 
 
+def _failure_response(error: Exception) -> Response:
+    """The answer for an unexpected exception: 409 for a clash with a concurrent transaction,
+    500 (logged with its traceback) for anything else."""
+    conflict = contention_conflict(error)
+    if conflict is not None:
+        log.warning("concurrent change refused: %s", error)
+        return _conflict_response(conflict)
+    log.exception("unhandled error", exc_info=error)
+    return problem_response({"type": "about:blank", "title": "Internal Server Error",
+                             "status": 500,
+                             "detail": "an unexpected error occurred; it has been logged"})
+
+
+def _conflict_response(conflict: ConcurrentChange) -> Response:
+    response = problem_response(conflict.to_problem())
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:
         g.rollback_only = True
-        return problem_response(error.to_problem())
+        if isinstance(error, ConcurrentChange):
+            return _conflict_response(error)
+        response = problem_response(error.to_problem())
+        if isinstance(error, Unauthorized):
+            response.headers["WWW-Authenticate"] = CHALLENGES.get(request.blueprint,
+                                                                  DEFAULT_CHALLENGE)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:
@@ -115,10 +210,7 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         g.rollback_only = True
-        log.exception("unhandled error")
-        return problem_response({"type": "about:blank", "title": "Internal Server Error",
-                                 "status": 500,
-                                 "detail": "an unexpected error occurred; it has been logged"})
+        return _failure_response(error)
 
 
 def _register_blueprints(app: Flask) -> None:

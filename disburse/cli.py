@@ -1,8 +1,10 @@
 """The ``disburse`` command line: a Flask click group with one sub-group per area.
 
-Each command is an entry point: it opens a unit of work, calls a service and prints. A
-``DomainError`` becomes one line on stderr and exit status 1; an unexpected error is logged
-with its traceback to the log directory and the user sees one line, exit status 2.
+Each command is an entry point: it opens a unit of work, calls a service and prints; a command
+that changes data opens it with ``write=True`` (the write lock is taken up front). A
+``DomainError``, or a clash with a concurrent transaction (reported as a concurrent change to
+retry), becomes one line on stderr and exit status 1; an unexpected error is logged with its
+traceback to the log directory and the user sees one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flask.cli import FlaskGroup
 
 from disburse.app import create_app, services
 from disburse.clock import utcnow
+from disburse.db import contention_conflict
 from disburse.errors import DomainError
 from disburse.private_files import restrict_umask
 from disburse.uow import unit_of_work
@@ -40,7 +43,11 @@ class DisburseGroup(FlaskGroup):
         except BrokenPipeError:  # output piped into `head` and closed: not an error
             sys.stderr.close()
             ctx.exit(0)
-        except Exception:
+        except Exception as error:
+            conflict = contention_conflict(error)
+            if conflict is not None:  # a concurrent writer won; nothing of ours was saved
+                click.echo(f"Error: {conflict.one_line()}", err=True)
+                ctx.exit(1)
             if os.environ.get("DISBURSE_DEBUG"):
                 raise
             where = _log_unexpected()

@@ -71,7 +71,7 @@ def users_add(name: str, role: str, bank_bin: str | None, password_stdin: bool,
     password = _read_password(password_stdin)
     if not password:
         raise ValidationFailed("no password given")
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         user = users.add_user(session, name, users.Role(role), password, actor=actor,
                               bank_bin=bank_bin)
         click.echo(f"added user {user.name} ({user.role})")
@@ -92,7 +92,7 @@ def users_list() -> None:
 @click.option("--actor", default="cli", show_default=True)
 def users_disable(name: str, actor: str) -> None:
     """Disable user NAME."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         users.disable_user(session, name, actor=actor)
         click.echo(f"disabled user {name}")
 
@@ -121,7 +121,7 @@ def keys_rotate(actor: str) -> None:
     svc = services()
     keyring = svc.keyring().add_version(svc.settings.key_dir)
     svc.reset_keyring()
-    with unit_of_work(svc.session_factory) as session:
+    with unit_of_work(svc.session_factory, write=True) as session:
         count = reencrypt_all(session, keyring)
         audit.record(session, actor=actor, action="keys.rotate", object_type="keyring",
                      object_id=str(keyring.current), detail={"reencrypted": count})

@@ -58,6 +58,18 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class ConcurrentChange(Conflict):
+    """Another transaction changed the same data at the same moment; retrying is safe.
+
+    The backstop for races the ordering of locks does not already turn into a business answer
+    (a database lock wait that ran out, a serialization failure, a unique key inserted by a
+    concurrent transaction first): nothing was changed, and the retry meets the saved state.
+    """
+
+    code = "concurrent_change"
+    title = "Concurrent change"
+
+
 class InvalidTransition(Conflict):
     """A state machine was asked for a move its table does not allow."""
 

@@ -35,7 +35,7 @@ def verify_command(programme: str | None, province: str | None, stale_only: bool
     registry = HttpPopulationRegistry(settings.registry_url, settings.registry_token,
                                       batch_size=settings.registry_batch_size)
     show_bar = sys.stderr.isatty() and not as_json
-    with registry, unit_of_work(svc.session_factory) as session:
+    with registry, unit_of_work(svc.session_factory, write=True) as session:
         bar: Any = click.progressbar(length=1, label="verifying", file=sys.stderr) \
             if show_bar else None
         def progress(done: int, total: int) -> None:
@@ -64,6 +64,6 @@ def verify_command(programme: str | None, province: str | None, stale_only: bool
 @click.option("--reason", required=True)
 def override_command(verification_id: int, actor: str, reason: str) -> None:
     """Allow payment despite a mismatch (approver only; audited)."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         record = service.override(session, verification_id, actor=actor, reason=reason)
         click.echo(f"override {record.id} recorded for verification {verification_id}")

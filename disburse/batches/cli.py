@@ -54,7 +54,7 @@ def create_command(programme: str, period: str, province: str | None, actor: str
     settings = svc.settings
     registry = HttpPopulationRegistry(settings.registry_url, settings.registry_token,
                                       batch_size=settings.registry_batch_size)
-    with registry, unit_of_work(svc.session_factory) as session:
+    with registry, unit_of_work(svc.session_factory, write=True) as session:
         summary = service.create_batch(
             session, svc.keyring(), registry, programme=programme, period=period,
             province=province, actor=actor, routing=load_routing(settings.routes_file),
@@ -70,7 +70,7 @@ def create_command(programme: str, period: str, province: str | None, actor: str
 @click.option("--actor", required=True, help="the batch's preparer")
 def submit_command(batch_id: int, actor: str) -> None:
     """Submit batch BATCH_ID for approval."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         batch = service.submit_batch(session, batch_id, actor=actor)
         click.echo(f"batch {batch.id} is {batch.state}: {batch.count:,} instructions, "
                    f"{batch.total:,} VND, hash {batch.content_hash}")
@@ -81,7 +81,7 @@ def submit_command(batch_id: int, actor: str) -> None:
 @click.option("--actor", required=True, help="an approver other than the preparer")
 def approve_command(batch_id: int, actor: str) -> None:
     """Approve batch BATCH_ID (a second person with the approver role)."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         approval = service.approve_batch(session, batch_id, actor=actor)
         click.echo(f"batch {batch_id} approved by {approval.approver}: {approval.count:,} "
                    f"instructions, {approval.total:,} VND, hash {approval.batch_hash}")
@@ -93,7 +93,7 @@ def approve_command(batch_id: int, actor: str) -> None:
 @click.option("--reason", required=True, help="why (at least 5 characters)")
 def reject_command(batch_id: int, actor: str, reason: str) -> None:
     """Reject batch BATCH_ID back to draft, with a reason."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         batch = service.reject_batch(session, batch_id, actor=actor, reason=reason)
         click.echo(f"batch {batch.id} rejected back to {batch.state}: {batch.reason}")
 
@@ -104,7 +104,7 @@ def reject_command(batch_id: int, actor: str, reason: str) -> None:
 @click.option("--reason", required=True, help="why (at least 5 characters)")
 def cancel_command(batch_id: int, actor: str, reason: str) -> None:
     """Cancel batch BATCH_ID before it is submitted to a bank (its instructions are freed)."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         batch = service.cancel_batch(session, batch_id, actor=actor, reason=reason)
         click.echo(f"batch {batch.id} cancelled ({batch.count:,} instructions, "
                    f"{batch.total:,} VND freed)")
@@ -119,7 +119,7 @@ def cancel_command(batch_id: int, actor: str, reason: str) -> None:
 def edit_command(instruction_id: int, amount: int | None, remove: bool, actor: str,
                  reason: str) -> None:
     """Change or remove one instruction; after approval this voids the approval."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         batch = service.edit_instruction(session, instruction_id, actor=actor, amount=amount,
                                          remove=remove, reason=reason)
         click.echo(f"batch {batch.id} is {batch.state}: {batch.count:,} instructions, "

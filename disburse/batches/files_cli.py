@@ -95,7 +95,7 @@ def batch_files_command(batch_id: int, out_dir: Path | None, actor: str, as_json
 
     svc = services()
     out_dir = out_dir or payment_files_root(svc.settings.data_dir) / str(batch_id)
-    with unit_of_work(svc.session_factory) as session:
+    with unit_of_work(svc.session_factory, write=True) as session:
         files = write_batch_files(
             session, svc.keyring(), batch_id, out_dir=out_dir, actor=actor,
             routing=load_routing(svc.settings.routes_file), key_dir=svc.settings.key_dir,
