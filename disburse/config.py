@@ -35,6 +35,8 @@ class Settings:
         registry_batch_size: IDs per registry request.
         log_dir: where unexpected errors are logged with their traceback.
         routes_file: JSON routing configuration (default: the one shipped with the service).
+        max_upload_mb: the largest list or return file accepted, in MiB, over HTTP (the
+            request size) and by the CLI list import alike.
     """
 
     database_url: str = ""
@@ -47,6 +49,7 @@ class Settings:
     registry_batch_size: int = 1000
     log_dir: Path = Path("var/log")
     routes_file: Path | None = None
+    max_upload_mb: int = 100
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -55,6 +58,14 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{sqlite_path}")
         if not self.secret_key:
             object.__setattr__(self, "secret_key", os.urandom(32).hex())
+        if self.max_upload_mb < 1:
+            raise ConfigurationError(
+                f"DISBURSE_MAX_UPLOAD_MB must be at least 1, got {self.max_upload_mb}")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return self.max_upload_mb * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
