@@ -81,7 +81,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.url_rule_class = NamedConverterRule
     app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing,
-                      MAX_CONTENT_LENGTH=512 * 1024 * 1024)
+                      MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     # every session of this app keys the audit chain with this app's keyring
