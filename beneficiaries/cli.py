@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from beneficiaries import queries, service
+from beneficiaries.importers import check_file_size
 from beneficiaries.models import ImportOutcome
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.report import ImportReport
@@ -34,6 +35,7 @@ def import_command(file: Path, programme: str, actor: str, accept_valid: bool,
                    end_missing: bool, as_json: bool) -> None:
     """Import a beneficiary list (CSV or XLSX); exit 1 when the file is rejected."""
     svc = services()
+    check_file_size(file, svc.settings.max_upload_bytes)  # the web's request limit, here too
     options = service.ImportOptions(accept_valid=accept_valid, end_missing=end_missing,
                                     store_dir=svc.settings.data_dir / "imports")
     with unit_of_work(svc.session_factory, write=True) as session:
