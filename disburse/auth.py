@@ -27,7 +27,9 @@ def current_user() -> User:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or not auth.password:
         raise Unauthorized("send HTTP Basic credentials of an active user")
-    user = authenticate(request_session(), auth.username, auth.password)
+    # throttled per user name and per client address; failures are committed on their own
+    user = authenticate(request_session(), auth.username, auth.password,
+                        address=request.remote_addr)
     g.user = user
     return user
 

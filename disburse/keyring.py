@@ -7,6 +7,12 @@ ciphertexts stay readable.
 
 Ciphertext layout: ``b"\\x01" | version (4 bytes, big-endian) | nonce (12) | AES-GCM output``.
 The field name is bound in as associated data, so a ciphertext moved to another column fails.
+
+The directory also holds ``audit.key``: the HMAC key of the audit chain (see ``disburse.audit``),
+created by ``keys init`` (or on first use with an older keyring) and never replaced by
+``rotate``. Next to the key it records where the keyed chain begins: entries up to
+``legacy_until`` were written before the chain was keyed and are checked with plain SHA-256,
+and the last of them must still have the hash ``legacy_head``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from disburse.errors import ConfigurationError, DomainError
 FORMAT_BYTE = b"\x01"
 _MANIFEST = "keyring.json"
 _INDEX_KEY = "index.key"
+_AUDIT_KEY = "audit.key"
 
 
 class DecryptionFailed(DomainError):
@@ -214,3 +221,80 @@ def _reencrypt_column(session: Session, keyring: Keyring, target: EncryptedColum
             session.connection().execute(stmt, updates)
             done += len(updates)
         last = rows[-1][0]
+
+
+@dataclass(frozen=True)
+class AuditMacKey:
+    """The audit chain's HMAC key and the switch point from the unkeyed (legacy) chain.
+
+    Attributes:
+        key: 32 random bytes keying HMAC-SHA256 of every entry after ``legacy_until``.
+        legacy_until: the last sequence number written before the chain was keyed (0: none).
+        legacy_head: the entry hash of entry ``legacy_until`` (the genesis hash when 0).
+    """
+
+    key: bytes
+    legacy_until: int
+    legacy_head: str
+
+
+def audit_key_path(key_dir: Path) -> Path:
+    """Return the file holding the audit chain's HMAC key in ``key_dir``."""
+    return key_dir / _AUDIT_KEY
+
+
+def load_audit_key(key_dir: Path) -> AuditMacKey | None:
+    """Return the audit MAC key kept in ``key_dir``, or None when there is none yet.
+
+    Raises:
+        ConfigurationError: no keyring in ``key_dir``, or the key file is unreadable or too
+            widely readable.
+    """
+    if not (key_dir / _MANIFEST).exists():
+        raise ConfigurationError(
+            f"no keyring in {key_dir}: run `disburse keys init` (or set DISBURSE_KEY_DIR)"
+        )
+    path = audit_key_path(key_dir)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(_read_secret(path))
+        key = base64.b64decode(data["key"])
+        found = AuditMacKey(key, int(data["legacy_until"]), str(data["legacy_head"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(f"audit key file {path} is unreadable: {error}") from None
+    if len(found.key) != 32 or found.legacy_until < 0:
+        raise ConfigurationError(f"audit key file {path} is damaged")
+    return found
+
+
+def create_audit_key(key_dir: Path, *, legacy_until: int, legacy_head: str) -> AuditMacKey:
+    """Create the audit MAC key in ``key_dir``; when another process won the race, load theirs.
+
+    Args:
+        key_dir: an existing keyring directory.
+        legacy_until: the audit chain's last sequence number at this moment (0 when empty).
+        legacy_head: that entry's hash.
+
+    Raises:
+        ConfigurationError: there is no keyring in ``key_dir``.
+    """
+    existing = load_audit_key(key_dir)
+    if existing is not None:
+        return existing
+    body = {"key": base64.b64encode(os.urandom(32)).decode("ascii"),
+            "legacy_until": legacy_until, "legacy_head": legacy_head}
+    # Written whole under a private name, then linked into place: link() refuses an existing
+    # target, so of two concurrent creators exactly one key wins and nobody reads half a file.
+    temporary = key_dir / f".{_AUDIT_KEY}.{os.getpid()}.{os.urandom(4).hex()}"
+    _write_secret(temporary, base64.b64encode(json.dumps(body).encode()))
+    try:
+        os.link(temporary, audit_key_path(key_dir))
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    finally:
+        temporary.unlink()
+    created = load_audit_key(key_dir)
+    if created is None:  # pragma: no cover - the file was just written or found
+        raise ConfigurationError(f"audit key file {audit_key_path(key_dir)} vanished")
+    return created

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, CheckConstraint, Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Boolean, CheckConstraint, Connection, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from disburse import audit
+from disburse import audit, logins
 from disburse.clock import utcnow
 from disburse.db import Base, UTCDateTime
 from disburse.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from disburse.uow import unit_of_work
 
 MIN_PASSWORD_LENGTH = 12
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -114,19 +117,99 @@ def disable_user(session: Session, name: str, *, actor: str) -> User:
     return user
 
 
-def authenticate(session: Session, name: str, password: str) -> User:
-    """Return the active user whose password matches.
+def authenticate(
+    source: Session | sessionmaker[Session], name: str, password: str, *,
+    address: str | None = None,
+) -> User:
+    """Return the active user whose password matches, with throttling and lockout.
+
+    Every entry point that signs people in (HTTP Basic today, the web login page later) calls
+    this. The throttle state and the audit entries of failures are written in short
+    transactions of their own from ``source``'s factory (or bind), committed even though the
+    sign-in fails; the caller's transaction is only used to hand back the user. An unknown name
+    costs the same work as a known one: its password is checked against a dummy hash and its
+    failures are counted and locked alike (see ``disburse.logins``).
+
+    Args:
+        source: the caller's session (the user is returned attached to it) or a session factory
+            (the user is returned detached, its columns loaded).
+        name: the user name given.
+        password: the password given.
+        address: the client's address, throttled on its own; None when there is none (CLI).
 
     Raises:
-        Unauthorized: unknown name, wrong password or disabled user (one message for all).
+        Unauthorized: unknown name, wrong password, disabled user or a lockout (one message).
     """
-    user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
-    if user is None or not user.active:
-        raise Unauthorized("wrong user name or password")
+    factory = _throttle_factory(source)
+    attempt = logins.Attempt(name, address)
+    with unit_of_work(factory) as tx:
+        found = tx.execute(select(User.id, User.password_hash, User.active)
+                           .where(User.name == name)).first()
+        state = logins.read_state(tx, attempt)
+    if state.locked:  # refused unchecked: the lock was audited when it was put in place
+        raise Unauthorized(_WRONG_CREDENTIALS)
+    matches = _password_matches(found.password_hash if found else None, password)
+    refusal = ("unknown_user" if found is None else "wrong_password" if not matches
+               else "disabled" if not found.active else None)
+    if refusal is not None:
+        with unit_of_work(factory) as tx:
+            logins.record_failure(tx, attempt, reason=refusal)
+        raise Unauthorized(_WRONG_CREDENTIALS)
+    assert found is not None  # a refusal was raised above otherwise
+    if state.user_failures:
+        with unit_of_work(factory) as tx:
+            accepted = logins.record_success(tx, attempt)
+        if not accepted:
+            raise Unauthorized(_WRONG_CREDENTIALS)
+    return _load_user(source, found.id)
+
+
+_WRONG_CREDENTIALS = "wrong user name or password"
+
+
+@cache
+def _dummy_hash() -> str:
+    # made once per process with the live parameters, so it costs what a real hash costs
+    return _hasher.hash(os.urandom(24).hex())
+
+
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    """Check ``password``; with no user, against the dummy hash (always False)."""
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
-        raise Unauthorized("wrong user name or password") from None
+        return False
+    return password_hash is not None
+
+
+def _throttle_factory(source: Session | sessionmaker[Session]) -> sessionmaker[Session]:
+    if isinstance(source, sessionmaker):
+        return source
+    bind = source.get_bind()
+    # Bound to a connection (tests): join its transaction through savepoints of our own.
+    if isinstance(bind, Connection):
+        return sessionmaker(bind=bind, expire_on_commit=False, info=dict(source.info),
+                            join_transaction_mode="create_savepoint")
+    return sessionmaker(bind=bind, expire_on_commit=False, info=dict(source.info))
+
+
+def _load_user(source: Session | sessionmaker[Session], user_id: int) -> User:
+    if isinstance(source, Session):
+        return source.get_one(User, user_id)
+    with source() as session:
+        return session.get_one(User, user_id)
+
+
+def require_active_user(session: Session, name: str) -> User:
+    """Return the existing, active user ``name`` (who may then act, e.g. as ``--actor``).
+
+    Raises:
+        NotFound: no such user.
+        Forbidden: the user is disabled.
+    """
+    user = get_user(session, name)
+    if not user.active:
+        raise Forbidden(f"user {name!r} is disabled")
     return user
 
 
@@ -137,9 +220,7 @@ def require_role(session: Session, name: str, *roles: Role) -> User:
         NotFound: no such user.
         Forbidden: disabled, or none of the roles.
     """
-    user = get_user(session, name)
-    if not user.active:
-        raise Forbidden(f"user {name!r} is disabled")
+    user = require_active_user(session, name)
     if user.role not in {r.value for r in roles}:
         wanted = " or ".join(r.value for r in roles)
         raise Forbidden(f"user {name!r} has role {user.role}, this needs {wanted}")
