@@ -17,6 +17,7 @@ from werkzeug.utils import secure_filename
 from beneficiaries.models import BeneficiaryStatus
 from beneficiaries.programmes import PROGRAMMES, Channel
 from disburse.errors import ValidationFailed
+from disburse.params import page_field
 
 #: Largest page a client may ask for; bigger exports go through the CLI.
 MAX_PER_PAGE: Final = 500
@@ -90,7 +91,7 @@ class BeneficiaryQuerySchema(Schema):
     commune = fields.String(validate=validate.Regexp(r"^\d{5}$", error="5 digits expected"))
     status = fields.String(validate=validate.OneOf([s.value for s in BeneficiaryStatus]))
     channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = page_field()
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 

@@ -66,9 +66,9 @@ class NamedConverterRule(Rule):
         return converter
 
 
-def page_field(default: int = 1) -> fields.Integer:
-    """A ``page`` query parameter: 1 to :data:`MAX_PAGE`."""
-    return fields.Integer(load_default=default, validate=validate.Range(min=1, max=MAX_PAGE))
+def page_field(maximum: int = MAX_PAGE) -> fields.Integer:
+    """A ``page`` query parameter: 1 (the default) to ``maximum`` (:data:`MAX_PAGE`)."""
+    return fields.Integer(load_default=1, validate=validate.Range(min=1, max=maximum))
 
 
 def id_field(**kwargs: Any) -> fields.Integer:

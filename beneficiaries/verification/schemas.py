@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.schemas import MAX_PER_PAGE
 from beneficiaries.verification.models import Outcome
+from disburse.params import id_field, page_field
 
 _PROVINCE = validate.Regexp(r"^\d{2}$", error="2 digits expected")
 
@@ -43,10 +44,10 @@ class VerificationQuerySchema(Schema):
     outcome = fields.String(validate=validate.OneOf([o.value for o in Outcome]))
     programme = fields.String(validate=validate.OneOf(list(PROGRAMMES)))
     province = fields.String(validate=_PROVINCE)
-    beneficiary_id = fields.Integer(validate=validate.Range(min=1))
+    beneficiary_id = id_field()
     #: By default only each beneficiary's latest check: what payment is judged on.
     latest_only = fields.Boolean(load_default=True)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = page_field()
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 

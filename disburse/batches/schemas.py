@@ -13,6 +13,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from beneficiaries.programmes import PROGRAMMES
 from disburse.batches.lifecycle import BatchState
+from disburse.params import page_field
 
 #: Largest page a client may ask for.
 MAX_PER_PAGE: Final = 200
@@ -34,7 +35,7 @@ class BatchQuerySchema(Schema):
     programme = fields.String(validate=_PROGRAMME)
     period = fields.String(validate=_PERIOD)
     state = fields.String(validate=validate.OneOf([s.value for s in BatchState]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    page = page_field(maximum=10_000)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
