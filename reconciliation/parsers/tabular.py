@@ -2,7 +2,9 @@
 
 Every cell is read as a string: CSV with the ``csv`` module (which gives each row's line
 number and notices ragged rows, unlike a DataFrame), XLSX with openpyxl in read-only mode
-(which parses the sheet XML through defusedxml when that is installed, as it is here),
+(which parses the sheet XML through defusedxml when that is installed, as it is here), after
+the same zip, shared-strings, row and column checks as the list importers
+(:mod:`beneficiaries.file_limits`),
 converting each cell value explicitly - never through a float for money. Each bad row
 gives a ParseError naming its row number and column; the good rows are still returned.
 """
@@ -12,12 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import BinaryIO, Literal
 
+from beneficiaries.file_limits import FileLimitError, bounded_rows
+from beneficiaries.xlsx_reader import UnreadableWorkbookError, open_workbook, workbook_errors
 from reconciliation.parsers import DEFAULT_MAX_BYTES, gc_paused, open_input, read_all
 from reconciliation.records import (
     AmountError,
@@ -33,7 +36,6 @@ from reconciliation.records import (
 FIELDS = ("end_to_end_id", "msg_id", "bank_reference", "account", "amount", "status",
           "reason_code", "reason_text", "booking_date")
 _HEADER_SCAN_ROWS = 20
-_MAX_UNZIPPED_RATIO = 100
 _XLSX_MAGIC = b"PK\x03\x04"
 
 AmountStyle = Literal["plain", "vn_dots"]
@@ -150,37 +152,25 @@ def _csv_rows(
 def _xlsx_rows(
     raw: bytes, filename: str, sheet: str | None
 ) -> list[tuple[int, list[str]]] | ParseError:
-    # Imported here: openpyxl is slow to import and only XLSX files need it.
-    from openpyxl import load_workbook
-
-    bomb = _zip_bomb_error(raw, filename)
-    if bomb is not None:
-        return bomb
+    # The list importers' guard: zip members, ratio, shared strings, rows and columns are
+    # checked before (and while) openpyxl reads, so a hostile workbook is refused, not loaded.
     try:
-        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-        try:
-            worksheet = book[sheet] if sheet else book.worksheets[0]
-            return [(number, [cell_text(value) for value in values])
-                    for number, values in enumerate(worksheet.iter_rows(values_only=True),
-                                                    start=1)]
-        finally:
-            book.close()
-    except Exception as exc:  # openpyxl/zipfile/defusedxml raise many unrelated types
-        return ParseError(filename, "file", "", f"not a readable XLSX workbook: {exc}",
-                          ParseErrorCode.MALFORMED)
-
-
-def _zip_bomb_error(raw: bytes, filename: str) -> ParseError | None:
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            unzipped = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return ParseError(filename, "file", "", f"not a readable XLSX workbook: {exc}",
-                          ParseErrorCode.MALFORMED)
-    if unzipped > max(len(raw), 1024 * 1024) * _MAX_UNZIPPED_RATIO:
-        return ParseError(filename, "file", "", "XLSX expands to an implausible size",
+        with workbook_errors():
+            book = open_workbook(io.BytesIO(raw))
+            try:
+                worksheet = book[sheet] if sheet else book.worksheets[0]
+                worksheet.reset_dimensions()  # a declared size may lie: read the rows there
+                rows = bounded_rows(worksheet.iter_rows(values_only=True))
+                return [(number, [cell_text(value) for value in values])
+                        for number, values in enumerate(rows, start=1)]
+            finally:
+                book.close()
+    except FileLimitError as exc:
+        return ParseError(filename, "file", "", f"XLSX refused: {exc}",
                           ParseErrorCode.OVERSIZED)
-    return None
+    except UnreadableWorkbookError as exc:
+        return ParseError(filename, "file", "", f"not a readable XLSX workbook: {exc}",
+                          ParseErrorCode.MALFORMED)
 
 
 def cell_text(value: object) -> str:
