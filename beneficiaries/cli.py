@@ -13,10 +13,12 @@ from beneficiaries.importers import check_file_size
 from beneficiaries.models import ImportOutcome
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.report import ImportReport
+from beneficiaries.stored import StoredPart, seal_legacy
 from beneficiaries.templates import template_csv, template_xlsx
 from disburse.app import services
 from disburse.cli import echo_json
 from disburse.clock import business_date
+from disburse.private_files import open_private
 from disburse.uow import unit_of_work
 from disburse.users import Role, require_role
 
@@ -111,3 +113,30 @@ def show_command(beneficiary_id: int, reveal: bool, actor: str) -> None:
         detail = queries.show_beneficiary(session, services().keyring(), beneficiary_id,
                                           reveal=reveal, actor=actor)
     echo_json(detail)
+
+
+@beneficiaries_group.command("stored-file")
+@click.argument("import_id", type=int)
+@click.option("--part", type=click.Choice([p.value for p in StoredPart]), default="rejected",
+              show_default=True, help="the rejected-rows workbook, the original or the report")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--actor", required=True, help="the preparer, auditor or admin reading it")
+def stored_file_command(import_id: int, part: str, out: Path, actor: str) -> None:
+    """Write a stored file of an import, decrypted, to OUT (mode 0600; audited)."""
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        require_role(session, actor, Role.PREPARER, Role.AUDITOR, Role.ADMIN)
+        found = queries.open_stored_file(session, svc.keyring(), import_id, StoredPart(part),
+                                         actor=actor)
+        with open_private(out) as handle:  # inside the transaction: no file, no audit entry
+            for chunk in found.chunks:
+                handle.write(chunk)
+    click.echo(f"wrote {out} ({found.name})")
+
+
+@beneficiaries_group.command("seal-stored")
+def seal_stored_command() -> None:
+    """Seal import files stored in plain text before sealing existed (run once after upgrading)."""
+    svc = services()
+    count = seal_legacy(svc.keyring(), svc.settings.data_dir / "imports")
+    click.echo(f"sealed {count} stored file(s)")

@@ -138,11 +138,12 @@ def seal_bytes(keyring: Keyring, field: str, data: bytes, target: Path) -> None:
 
 
 class SealedReader:
-    """An opened sealed file: the header is checked and the file key unwrapped on creation.
+    """An opened sealed file: header, file key and first chunk are checked on creation.
 
-    Opening eagerly lets an entry point refuse a file sealed for another field, or with a
-    key the keyring lacks, before it starts a response; ``chunks()`` then authenticates each
-    chunk before yielding it.
+    Opening eagerly lets an entry point refuse a file sealed for another field, with a key
+    the keyring lacks, or damaged in its first chunk (the whole of any file under 1 MiB)
+    before it starts a response; ``chunks()`` then authenticates each later chunk before
+    yielding it.
     """
 
     def __init__(self, keyring: Keyring, field: str, path: Path) -> None:
@@ -154,6 +155,26 @@ class SealedReader:
             self._handle.close()
             raise
         self._aead = AESGCM(key)
+        self._first = self._open_chunk(0)
+
+    def _open_chunk(self, counter: int) -> tuple[bytes, bool]:
+        """Read and authenticate chunk ``counter``; also say whether it is the last one."""
+        block = self._handle.read(CHUNK_SIZE + _TAG)
+        last = len(block) < CHUNK_SIZE + _TAG or not self._peek()
+        try:
+            return self._aead.decrypt(_nonce(counter, last), block, self._header), last
+        except InvalidTag:
+            self._handle.close()
+            raise DecryptionFailed(
+                f"{self.path.name} failed authentication at chunk {counter} "
+                "(damaged, cut short or not sealed for this use)") from None
+
+    def _peek(self) -> bool:
+        """Whether anything follows the current position (without consuming it)."""
+        here = self._handle.tell()
+        more = bool(self._handle.read(1))
+        self._handle.seek(here)
+        return more
 
     def _read_header(self, keyring: Keyring, field: str) -> tuple[bytes, bytes]:
         start = self._handle.read(len(MAGIC) + 2)
@@ -172,21 +193,14 @@ class SealedReader:
         Raises:
             DecryptionFailed: a chunk fails authentication, or the file was cut short.
         """
-        counter, size = 0, CHUNK_SIZE + _TAG
         try:
-            block = self._handle.read(size)
-            while True:
-                following = self._handle.read(size) if len(block) == size else b""
-                last = not following
-                try:
-                    yield self._aead.decrypt(_nonce(counter, last), block, self._header)
-                except InvalidTag:
-                    raise DecryptionFailed(
-                        f"{self.path.name} failed authentication at chunk {counter} "
-                        "(damaged, cut short or not sealed for this use)") from None
-                if last:
-                    return
-                block, counter = following, counter + 1
+            chunk, last = self._first
+            counter = 0
+            yield chunk
+            while not last:
+                counter += 1
+                chunk, last = self._open_chunk(counter)
+                yield chunk
         finally:
             self._handle.close()
 

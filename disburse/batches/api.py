@@ -7,7 +7,9 @@ keep bank users and anonymous callers out early.
 
 Payment files are written to, and served from, the directory the outbox sends from
 (``DATA_DIR/payment_files/<batch id>/``, as ``disburse batch files`` does by default). A file is
-served only when its bytes still have the SHA-256 recorded when it was signed.
+served only when its bytes still have the SHA-256 recorded when it was signed. The full file
+goes to administrators only, manifests and signatures to every staff reader, and each download
+is audited (see ``disburse.batches.downloads`` for the matrix and its reasons).
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bank_adapters.outbox import outgoing_file, payment_files_root
+from bank_adapters.outbox import payment_files_root
 from beneficiaries.registry import HttpPopulationRegistry
 from beneficiaries.schemas import load_params
-from disburse import signing
 from disburse.app import request_session, services
 from disburse.auth import current_user, roles_required
 from disburse.batches import service
+from disburse.batches.downloads import FilePart, download_payment_file
 from disburse.batches.files import write_batch_files
 from disburse.batches.models import PaymentFile
 from disburse.batches.routing import load_routing
@@ -40,7 +42,6 @@ from disburse.batches.schemas import (
     ReasonSchema,
 )
 from disburse.clock import business_date, utcnow
-from disburse.errors import Conflict, NotFound
 from disburse.users import Role
 
 batch_api = Blueprint("batch_api", __name__, url_prefix="/api/v1/batches")
@@ -54,14 +55,6 @@ MAKERS: Final = (Role.PREPARER, Role.ADMIN)
 APPROVE_CALLERS: Final = (Role.PREPARER, Role.APPROVER, Role.ADMIN)
 CHECKERS: Final = (Role.APPROVER, Role.ADMIN)
 CANCELLERS: Final = (Role.PREPARER, Role.APPROVER, Role.ADMIN)
-_MIMETYPES: Final = {
-    "pain001": "application/xml",
-    "csv": "text/csv",
-    "cash_list": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-#: Part of a payment file -> (attribute of ``OutgoingFile``, mimetype).
-_PARTS: Final = {"signature": ("signature_path", "application/octet-stream"),
-                 "manifest": ("manifest_path", "application/json")}
 
 
 def _json_body() -> Any:
@@ -203,37 +196,28 @@ def list_files(batch_id: int) -> ResponseReturnValue:
     return jsonify({"items": _file_rows(_files(session, batch_id))})
 
 
-def _payment_file(batch_id: int, file_id: int) -> PaymentFile:
-    found = request_session().get(PaymentFile, file_id)
-    if found is None or found.batch_id != batch_id:
-        raise NotFound(f"batch {batch_id} has no payment file {file_id}")
-    return found
+def _send(batch_id: int, file_id: int, part: FilePart) -> ResponseReturnValue:
+    """Send a checked, audited part of a payment file (``downloads`` decides who may)."""
+    user = current_user()
+    found = download_payment_file(
+        request_session(), payment_files_root(services().settings.data_dir), batch_id,
+        file_id, part, actor=user.name, role=user.role)
+    return send_file(found.path, mimetype=found.mimetype, as_attachment=True,
+                     download_name=found.name)
 
 
 @batch_api.get("/<int:batch_id>/files/<int:file_id>")
 @roles_required(*READERS)
 def download_file(batch_id: int, file_id: int) -> ResponseReturnValue:
-    """Download a payment file byte for byte, after checking it still has its SHA-256."""
-    record = _payment_file(batch_id, file_id)
-    path = outgoing_file(record, payment_files_root(services().settings.data_dir)).path
-    if not path.is_file():
-        raise NotFound(f"payment file {record.file_name} is not on disk; write the files again")
-    sha256, size = signing.file_sha256(path)
-    if (sha256, size) != (record.sha256, record.size):
-        raise Conflict(f"payment file {record.file_name} on disk has SHA-256 {sha256} "
-                       f"({size} bytes), not the recorded {record.sha256}; it is not served")
-    return send_file(path, mimetype=_MIMETYPES.get(record.layout, "application/octet-stream"),
-                     as_attachment=True, download_name=record.file_name)
+    """Download a payment file byte for byte (administrators only; audited).
+
+    The file must still have the SHA-256 recorded when it was signed.
+    """
+    return _send(batch_id, file_id, FilePart.FILE)
 
 
 @batch_api.get("/<int:batch_id>/files/<int:file_id>/<any(signature, manifest):part>")
 @roles_required(*READERS)
 def download_part(batch_id: int, file_id: int, part: str) -> ResponseReturnValue:
-    """Download a payment file's detached signature or its manifest."""
-    record = _payment_file(batch_id, file_id)
-    attribute, mimetype = _PARTS[part]
-    outgoing = outgoing_file(record, payment_files_root(services().settings.data_dir))
-    path: Path = getattr(outgoing, attribute)
-    if not path.is_file():
-        raise NotFound(f"the {part} of payment file {record.file_name} is not on disk")
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=path.name)
+    """Download a payment file's detached signature or its manifest (audited)."""
+    return _send(batch_id, file_id, FilePart(part))

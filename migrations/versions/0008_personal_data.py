@@ -99,14 +99,23 @@ def _scrub_history() -> None:
                      .values(changed=sa.bindparam('_changed', type_=sa.JSON())), updates)
 
 
+def _drop_column(name: str) -> None:
+    """Drop a plain column of ``beneficiaries`` in place.
+
+    Not a batch (copy-and-move) operation on SQLite: dropping the old table would break the
+    foreign keys of the history and the payment instructions that point at it, and the
+    column has no index or constraint, so SQLite's own ``DROP COLUMN`` (3.35+) does it.
+    """
+    op.drop_column('beneficiaries', name)
+
+
 def upgrade() -> None:
     """Encrypt the phone numbers into ``phone_enc`` and drop the plaintext column."""
     with op.batch_alter_table('beneficiaries') as batch:
         batch.add_column(sa.Column('phone_enc', sa.LargeBinary(), nullable=True))
     _convert('phone', 'phone_enc', lambda keyring, plain: keyring.encrypt(_FIELD, plain))
     _scrub_history()
-    with op.batch_alter_table('beneficiaries') as batch:
-        batch.drop_column('phone')
+    _drop_column('phone')
 
 
 def downgrade() -> None:
@@ -114,5 +123,4 @@ def downgrade() -> None:
     with op.batch_alter_table('beneficiaries') as batch:
         batch.add_column(sa.Column('phone', sa.String(length=15), nullable=True))
     _convert('phone_enc', 'phone', lambda keyring, blob: keyring.decrypt(_FIELD, blob))
-    with op.batch_alter_table('beneficiaries') as batch:
-        batch.drop_column('phone_enc')
+    _drop_column('phone_enc')

@@ -196,7 +196,7 @@ def test_submit_approve_by_another_user_write_and_download_verified_files(
 def _check_download(client: FlaskClient, f: dict[str, Any], files_dir: Path,
                     tmp_path: Path) -> None:
     """Download a file, its signature and manifest; check them against disk and the key."""
-    response = client.get(f["links"]["file"], auth=("audi", PASSWORD))
+    response = client.get(f["links"]["file"], auth=("boss", PASSWORD))  # full files: admin
     data = ok_bytes(response)
     assert f"attachment; filename={f['file_name']}" in response.headers["Content-Disposition"]
     assert data == (files_dir / f["file_name"]).read_bytes()
@@ -236,7 +236,7 @@ def test_a_file_changed_on_disk_is_not_served(client: FlaskClient, api: Flask) -
     path = services(api).settings.data_dir / "payment_files" / str(batch_id) / first[
         "file_name"]
     path.write_bytes(path.read_bytes() + b" ")
-    body = problem(client.get(first["links"]["file"], auth=("audi", PASSWORD)), 409)
+    body = problem(client.get(first["links"]["file"], auth=("boss", PASSWORD)), 409)
     assert first["sha256"] in body["detail"]
 
 
@@ -317,5 +317,5 @@ def test_unknown_batch_and_a_file_of_another_batch_are_404(client: FlaskClient) 
     problem(call(client, "GET", "/999999/files"), 404)
     batch_id = approved(client)["batch_id"]
     [first, *_] = ok(call(client, "POST", f"/{batch_id}/files"))["items"]
-    problem(call(client, "GET", f"/{batch_id + 1}/files/{first['id']}"), 404)
+    problem(call(client, "GET", f"/{batch_id + 1}/files/{first['id']}", "boss"), 404)
     problem(call(client, "GET", f"/{batch_id}/files/{first['id'] + 1000}/manifest"), 404)
