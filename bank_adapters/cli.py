@@ -32,6 +32,7 @@ from bank_adapters.returns_intake import fetch_and_take_in
 from disburse.app import Services, services
 from disburse.batches.models import PaymentFile
 from disburse.batches.routing import load_routing
+from disburse.cli_actor import actor_option
 from disburse.errors import Conflict, ValidationFailed
 from disburse.signing import PrivateKey
 from disburse.uow import unit_of_work
@@ -54,7 +55,7 @@ def _echo_json(data: Any) -> None:
               help="PEM public key that verifies the bank's return files")
 @click.option("--profile", default=None, help="JSON object: API timeouts, token_env, TLS paths")
 @click.option("--api-url", default=None, help="base URL of the bank's API")
-@click.option("--actor", default="cli", show_default=True)
+@actor_option
 def banks_add(bank_bin: str, name: str, route: str, public_key: Path, profile: str | None,
               api_url: str | None, actor: str) -> None:
     """Register a bank with its public key."""
@@ -75,7 +76,7 @@ def banks_add(bank_bin: str, name: str, route: str, public_key: Path, profile: s
 
 @banks_group.command("token")
 @click.argument("bank_bin")
-@click.option("--actor", default="cli", show_default=True)
+@actor_option
 def banks_token(bank_bin: str, actor: str) -> None:
     """Issue a new API token for BANK_BIN; it is printed once and only its hash is kept."""
     with unit_of_work(services().session_factory, write=True) as session:
@@ -127,7 +128,7 @@ def _print_report(report: DeliveryReport) -> None:
 
 
 @outbox_group.command("deliver")
-@click.option("--actor", default="outbox", show_default=True)
+@actor_option(system="outbox")
 def outbox_deliver(actor: str) -> None:
     """Send pending submissions and resolve unknown ones (what the scheduler runs)."""
     svc = services()
@@ -157,7 +158,7 @@ def outbox_list(batch_id: int | None, state: str | None, as_json: bool) -> None:
 
 
 @outbox_group.command("fetch-returns")
-@click.option("--actor", default="outbox", show_default=True)
+@actor_option(system="outbox")
 @click.option("--json", "as_json", is_flag=True)
 def outbox_fetch_returns(actor: str, as_json: bool) -> None:
     """Collect return files from every registered bank, take them in, acknowledge them.
@@ -200,7 +201,7 @@ def _stage_files(svc: Services, batch_id: int, files_dir: Path) -> None:
 @click.command("send")
 @with_appcontext
 @click.argument("batch_id", type=int)
-@click.option("--actor", required=True, help="the user sending the batch")
+@actor_option(system=None, help="the user sending the batch")
 @click.option("--files-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where `batch files --out` wrote the files (copied into the store)")
 def batch_send(batch_id: int, actor: str, files_dir: Path | None) -> None:

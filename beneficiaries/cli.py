@@ -17,6 +17,7 @@ from beneficiaries.stored import StoredPart, seal_legacy
 from beneficiaries.templates import template_csv, template_xlsx
 from disburse.app import services
 from disburse.cli import echo_json
+from disburse.cli_actor import actor_option
 from disburse.clock import business_date
 from disburse.private_files import open_private
 from disburse.uow import unit_of_work
@@ -28,7 +29,7 @@ beneficiaries_group = AppGroup("beneficiaries", help="Beneficiary registry and l
 @beneficiaries_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--program", "programme", required=True, type=click.Choice(list(PROGRAMMES)))
-@click.option("--actor", required=True, help="the preparer importing the list")
+@actor_option(system=None, help="the preparer importing the list")
 @click.option("--accept-valid", is_flag=True, help="write the valid rows, report the rest")
 @click.option("--end-missing", is_flag=True,
               help="end beneficiaries of the file's communes who are absent from it")
@@ -105,7 +106,7 @@ def list_command(programme: str | None, province: str | None, commune: str | Non
 @beneficiaries_group.command("show")
 @click.argument("beneficiary_id", type=int)
 @click.option("--reveal", is_flag=True, help="show the full citizen ID and account (audited)")
-@click.option("--actor", default="cli", show_default=True)
+@actor_option
 def show_command(beneficiary_id: int, reveal: bool, actor: str) -> None:
     """Show one beneficiary with its history."""
     # revealing writes an audit entry

@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -22,6 +21,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from disburse.app import create_app, services
+from disburse.cli_actor import actor_option
 from disburse.clock import utcnow
 from disburse.db import contention_conflict
 from disburse.errors import DomainError
@@ -79,12 +79,6 @@ cli = DisburseGroup(
     load_dotenv=False,
     help="disburse: non-cash social-security payments (Đề án 06).",
 )
-
-
-def actor_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the ``--actor USER`` option every state-changing command takes."""
-    return click.option("--actor", default="cli", show_default=True,
-                        help="user name recorded in the audit trail")(func)
 
 
 def echo_json(data: Any) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from alembic import command
 from flask.cli import AppGroup
+from sqlalchemy.exc import DBAPIError
 
-from disburse import audit, users
-from disburse.app import services
+from disburse import audit, audit_checkpoint, logins, users
+from disburse.app import Services, services
+from disburse.cli_actor import actor_option
 from disburse.errors import ValidationFailed
-from disburse.keyring import Keyring, reencrypt_all
+from disburse.keyring import Keyring, create_audit_key, reencrypt_all
 from disburse.signing_keys import ensure_signing_keys
 from disburse.uow import unit_of_work
 from migrations import alembic_config
@@ -64,7 +67,7 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--role", "role", required=True, type=click.Choice([r.value for r in users.Role]))
 @click.option("--bank", "bank_bin", default=None, help="BIN of the bank (role bank only)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
-@click.option("--actor", default="cli", show_default=True)
+@actor_option
 def users_add(name: str, role: str, bank_bin: str | None, password_stdin: bool,
               actor: str) -> None:
     """Add user NAME with ROLE; the password is prompted for or read from stdin."""
@@ -89,12 +92,22 @@ def users_list() -> None:
 
 @users_group.command("disable")
 @click.argument("name")
-@click.option("--actor", default="cli", show_default=True)
+@actor_option
 def users_disable(name: str, actor: str) -> None:
     """Disable user NAME."""
     with unit_of_work(services().session_factory, write=True) as session:
         users.disable_user(session, name, actor=actor)
         click.echo(f"disabled user {name}")
+
+
+@users_group.command("unlock")
+@click.argument("name")
+@actor_option
+def users_unlock(name: str, actor: str) -> None:
+    """Lift the sign-in lockout and failure count of user NAME."""
+    with unit_of_work(services().session_factory, write=True) as session:
+        lifted = logins.unlock(session, name, actor=actor)
+    click.echo(f"unlocked user {name}" if lifted else f"user {name} was not locked")
 
 
 @keys_group.command("init")
@@ -110,12 +123,26 @@ def keys_init() -> None:
         Keyring.init(key_dir)
         svc.reset_keyring()
     ensure_signing_keys(key_dir, svc.keyring())
-    state = "created" if created else "already present; missing signing keys added"
+    _ensure_audit_key(svc)
+    state = "created" if created else "already present; missing signing and audit keys added"
     click.echo(f"keyring {state} in {key_dir}")
 
 
+def _ensure_audit_key(svc: Services) -> None:
+    """Create the audit chain's HMAC key if missing, the chain's current head as switch point.
+
+    Before ``db upgrade`` there is no chain to read: the chain then starts keyed from entry 1.
+    """
+    source = audit.KeyringKeySource(svc.settings.key_dir)
+    try:
+        with unit_of_work(svc.session_factory) as session:
+            source(session)
+    except DBAPIError:  # no audit tables yet: nothing unkeyed to carry over
+        create_audit_key(svc.settings.key_dir, legacy_until=0, legacy_head=audit.GENESIS_HASH)
+
+
 @keys_group.command("rotate")
-@click.option("--actor", default="cli", show_default=True)
+@actor_option
 def keys_rotate(actor: str) -> None:
     """Add a new data-key version and re-encrypt all personal data with it."""
     svc = services()
@@ -129,12 +156,45 @@ def keys_rotate(actor: str) -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Walk the audit chain; exit 1 naming the first broken entry."""
-    with unit_of_work(services().session_factory) as session:
+@click.option("--checkpoint", "checkpoints", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="a signed checkpoint (from `audit checkpoint` or the nightly run) the chain "
+                   "must still contain; may be repeated")
+def audit_verify(checkpoints: tuple[Path, ...]) -> None:
+    """Walk the audit chain (keyed hashes); exit 1 naming the first broken entry.
+
+    With --checkpoint, also check each checkpoint's signature and that the chain still holds
+    its head entry with the same hash: a truncated tail or a moved head is caught this way.
+    """
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
         report = audit.verify_chain(session)
+        found = [audit_checkpoint.verify_file(session, path, key_dir=svc.settings.key_dir)
+                 for path in checkpoints]
     if report.broken is not None:
         click.echo(f"audit chain BROKEN at entry {report.broken.seq}: {report.broken.reason} "
                    f"({report.checked} entries before it hold)", err=True)
         sys.exit(1)
+    problems = [f"audit chain BROKEN against checkpoint {path.name}: {problem}"
+                for path, (_, problem) in zip(checkpoints, found, strict=True) if problem]
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
     click.echo(f"audit chain intact: {report.checked} entries")
+    for path, (checkpoint, _) in zip(checkpoints, found, strict=True):
+        click.echo(f"checkpoint {path.name} holds: entry {checkpoint.seq} of "
+                   f"{checkpoint.at.isoformat()}")
+
+
+@audit_group.command("checkpoint")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write it (default: DATA_DIR/audit/checkpoints/)")
+def audit_checkpoint_command(out: Path | None) -> None:
+    """Export a checkpoint of the chain's head (seq, hash, time) signed with the service key."""
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        checkpoint, path = audit_checkpoint.export(
+            session, key_dir=svc.settings.key_dir, keyring=svc.keyring(),
+            data_dir=svc.settings.data_dir, out=out)
+    click.echo(f"checkpoint of entry {checkpoint.seq} written to {path}")

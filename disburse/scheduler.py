@@ -13,6 +13,8 @@ blocks another:
 4. ``fetch_returns``: every registered bank with an adapter is asked for its return files;
    each one takes the one intake path (``bank_adapters.returns_intake``) and is acknowledged
    only after its transaction committed.
+5. ``audit_checkpoint``: a signed checkpoint of the audit chain's head is written to
+   ``<data_dir>/audit/checkpoints/`` (``disburse audit verify --checkpoint FILE`` checks it).
 
 Then a summary is printed (JSON with ``--json``). The exit status is 1 when any step failed.
 
@@ -50,6 +52,7 @@ from sqlalchemy import Engine, select, text
 from disburse.app import Services, services
 from disburse.batches.lifecycle import BatchState
 from disburse.batches.models import Batch
+from disburse.cli_actor import actor_option
 from disburse.clock import utcnow
 from disburse.errors import Conflict, InvalidTransition
 from disburse.uow import unit_of_work
@@ -216,7 +219,7 @@ RegistryFactory = Callable[[], Any]
 class NightlyRun:
     """The nightly steps over one service instance."""
 
-    def __init__(self, svc: Services, *, actor: str = "nightly",
+    def __init__(self, svc: Services, *, actor: str = "system:nightly",
                  registry_factory: RegistryFactory | None = None) -> None:
         """Create the run.
 
@@ -240,7 +243,8 @@ class NightlyRun:
     def steps(self) -> list[Step]:
         """Return the steps in the order they run."""
         return [("reverify", self.reverify), ("batches", self.advance_batches),
-                ("deliver", self.deliver), ("fetch_returns", self.fetch_returns)]
+                ("deliver", self.deliver), ("fetch_returns", self.fetch_returns),
+                ("audit_checkpoint", self.audit_checkpoint)]
 
     def run(self) -> RunReport:
         """Run every step once (the caller holds the scheduler lock)."""
@@ -365,11 +369,22 @@ class NightlyRun:
                      if f.outcome == "failed"]
         return StepOutcome(counts, counts["applied"] + counts["quarantined"], problems)
 
+    def audit_checkpoint(self) -> StepOutcome:
+        """Export a signed checkpoint of the audit chain's head into the data directory."""
+        from disburse import audit_checkpoint
+
+        settings = self.svc.settings
+        with unit_of_work(self.svc.session_factory) as session:
+            checkpoint, _ = audit_checkpoint.export(
+                session, key_dir=settings.key_dir, keyring=self.svc.keyring(),
+                data_dir=settings.data_dir)
+        return StepOutcome({"seq": checkpoint.seq})
+
 
 # --- the command ------------------------------------------------------------------------------
 
 
-def run_nightly(svc: Services, *, actor: str = "nightly",
+def run_nightly(svc: Services, *, actor: str = "system:nightly",
                 registry_factory: RegistryFactory | None = None) -> RunReport:
     """Take the lock and run the nightly steps once.
 
@@ -397,7 +412,7 @@ def scheduler() -> None:
 @scheduler.command("run")
 @click.option("--once", is_flag=True,
               help="run the steps once and exit (the only mode; cron or a timer repeats it)")
-@click.option("--actor", default="nightly", show_default=True)
+@actor_option(system="nightly")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @with_appcontext
 def run_command(once: bool, actor: str, as_json: bool) -> None:

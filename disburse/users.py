@@ -20,6 +20,8 @@ from disburse.errors import Conflict, Forbidden, NotFound, Unauthorized, Validat
 from disburse.uow import unit_of_work
 
 MIN_PASSWORD_LENGTH = 12
+#: Actors of automated runs are ``system:<what>``: a colon no user name can contain.
+SYSTEM_ACTOR_PREFIX = "system:"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()
 
@@ -84,6 +86,16 @@ def _check_new_user(name: str, role: Role, password: str, bank_bin: str | None) 
         raise ValidationFailed("a bank user needs --bank BIN, and only a bank user may have one")
     if bank_bin is not None and not re.fullmatch(r"\d{6}", bank_bin):
         raise ValidationFailed(f"bank BIN must be 6 digits, got {bank_bin!r}")
+
+
+def system_actor(what: str) -> str:
+    """Return the reserved audit-trail actor of an automated run (``system:nightly``)."""
+    return SYSTEM_ACTOR_PREFIX + what
+
+
+def is_system_actor(name: str) -> bool:
+    """Return True when ``name`` is a reserved system actor, not a user."""
+    return name.startswith(SYSTEM_ACTOR_PREFIX)
 
 
 def get_user(session: Session, name: str) -> User:

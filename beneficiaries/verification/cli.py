@@ -13,6 +13,7 @@ from beneficiaries.registry import HttpPopulationRegistry
 from beneficiaries.verification import service
 from disburse.app import services
 from disburse.cli import echo_json
+from disburse.cli_actor import actor_option
 from disburse.uow import unit_of_work
 
 verify_group = AppGroup("verification", help="Verification outcomes and overrides.")
@@ -22,7 +23,7 @@ verify_group = AppGroup("verification", help="Verification outcomes and override
 @click.option("--program", "programme", type=click.Choice(list(PROGRAMMES)))
 @click.option("--province", help="2-digit province code")
 @click.option("--stale-only", is_flag=True, help="only beneficiaries whose check is stale")
-@click.option("--actor", default="nightly", show_default=True)
+@actor_option(system="nightly")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def verify_command(programme: str | None, province: str | None, stale_only: bool, actor: str,
@@ -60,7 +61,7 @@ def verify_command(programme: str | None, province: str | None, stale_only: bool
 
 @verify_group.command("override")
 @click.argument("verification_id", type=int)
-@click.option("--actor", required=True, help="an approver")
+@actor_option(system=None, help="an approver")
 @click.option("--reason", required=True)
 def override_command(verification_id: int, actor: str, reason: str) -> None:
     """Allow payment despite a mismatch (approver only; audited)."""

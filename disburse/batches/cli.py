@@ -14,6 +14,7 @@ from disburse.batches import service
 from disburse.batches.lifecycle import BatchState
 from disburse.batches.routing import load_routing
 from disburse.cli import echo_json
+from disburse.cli_actor import actor_option
 from disburse.clock import business_date
 from disburse.uow import unit_of_work
 
@@ -45,7 +46,7 @@ def _print_summary(data: dict[str, Any]) -> None:
 @click.option("--program", "programme", required=True, type=click.Choice(list(PROGRAMMES)))
 @click.option("--period", required=True, help="YYYY-MM")
 @click.option("--province", default=None, help="2-digit province code (default: all)")
-@click.option("--actor", required=True, help="the preparer building the batch")
+@actor_option(system=None, help="the preparer building the batch")
 @click.option("--json", "as_json", is_flag=True)
 def create_command(programme: str, period: str, province: str | None, actor: str,
                    as_json: bool) -> None:
@@ -67,7 +68,7 @@ def create_command(programme: str, period: str, province: str | None, actor: str
 
 @batch_group.command("submit")
 @click.argument("batch_id", type=int)
-@click.option("--actor", required=True, help="the batch's preparer")
+@actor_option(system=None, help="the batch's preparer")
 def submit_command(batch_id: int, actor: str) -> None:
     """Submit batch BATCH_ID for approval."""
     with unit_of_work(services().session_factory, write=True) as session:
@@ -78,7 +79,7 @@ def submit_command(batch_id: int, actor: str) -> None:
 
 @batch_group.command("approve")
 @click.argument("batch_id", type=int)
-@click.option("--actor", required=True, help="an approver other than the preparer")
+@actor_option(system=None, help="an approver other than the preparer")
 def approve_command(batch_id: int, actor: str) -> None:
     """Approve batch BATCH_ID (a second person with the approver role)."""
     with unit_of_work(services().session_factory, write=True) as session:
@@ -89,7 +90,7 @@ def approve_command(batch_id: int, actor: str) -> None:
 
 @batch_group.command("reject")
 @click.argument("batch_id", type=int)
-@click.option("--actor", required=True, help="an approver")
+@actor_option(system=None, help="an approver")
 @click.option("--reason", required=True, help="why (at least 5 characters)")
 def reject_command(batch_id: int, actor: str, reason: str) -> None:
     """Reject batch BATCH_ID back to draft, with a reason."""
@@ -100,7 +101,7 @@ def reject_command(batch_id: int, actor: str, reason: str) -> None:
 
 @batch_group.command("cancel")
 @click.argument("batch_id", type=int)
-@click.option("--actor", required=True)
+@actor_option(system=None)
 @click.option("--reason", required=True, help="why (at least 5 characters)")
 def cancel_command(batch_id: int, actor: str, reason: str) -> None:
     """Cancel batch BATCH_ID before it is submitted to a bank (its instructions are freed)."""
@@ -114,7 +115,7 @@ def cancel_command(batch_id: int, actor: str, reason: str) -> None:
 @click.argument("instruction_id", type=int)
 @click.option("--amount", type=int, default=None, help="new amount in whole dong")
 @click.option("--remove", is_flag=True, help="remove the instruction from its batch")
-@click.option("--actor", required=True, help="the batch's preparer")
+@actor_option(system=None, help="the batch's preparer")
 @click.option("--reason", required=True)
 def edit_command(instruction_id: int, amount: int | None, remove: bool, actor: str,
                  reason: str) -> None:

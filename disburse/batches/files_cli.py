@@ -15,6 +15,7 @@ from disburse import signing
 from disburse.app import services
 from disburse.batches.files import verify_payment_file, write_batch_files
 from disburse.batches.routing import load_routing
+from disburse.cli_actor import actor_option
 from disburse.clock import utcnow
 from disburse.payment_files.model import SignatureAlg
 from disburse.signing_keys import export_public, key_id_of, load_public_key
@@ -85,8 +86,7 @@ def export_public_command(out: Path, alg: str) -> None:
               type=click.Path(file_okay=False, path_type=Path),
               help="output directory (default: where the outbox sends from, "
                    "DATA_DIR/payment_files/BATCH_ID)")
-@click.option("--actor", default="cli", show_default=True,
-              help="user name recorded in the audit trail")
+@actor_option(help="user name recorded in the audit trail")
 @click.option("--json", "as_json", is_flag=True, help="print the files as JSON")
 @with_appcontext
 def batch_files_command(batch_id: int, out_dir: Path | None, actor: str, as_json: bool) -> None:

@@ -45,6 +45,10 @@ def test_full_foundation_flow(env: dict[str, str], tmp_path: Path) -> None:
     assert run(env, "db", "upgrade").returncode == 0
     current = run(env, "db", "current")
     assert "(head)" in current.stdout
+    keys = run(env, "keys", "init")  # first: the audit trail is keyed with the keyring
+    assert keys.returncode == 0, keys.stderr
+    assert stat.S_IMODE((tmp_path / "keys" / "index.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "keys" / "audit.key").stat().st_mode) == 0o600
 
     added = run(env, "users", "add", "lan", "--role", "preparer", stdin=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
@@ -55,9 +59,6 @@ def test_full_foundation_flow(env: dict[str, str], tmp_path: Path) -> None:
     assert run(env, "users", "disable", "lan").returncode == 0
     assert "lan\tpreparer\tdisabled" in run(env, "users", "list").stdout
 
-    keys = run(env, "keys", "init")
-    assert keys.returncode == 0, keys.stderr
-    assert stat.S_IMODE((tmp_path / "keys" / "index.key").stat().st_mode) == 0o600
     rotated = run(env, "keys", "rotate")
     assert "key version 2 is current" in rotated.stdout
 
@@ -68,6 +69,7 @@ def test_full_foundation_flow(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_audit_verify_fails_on_tampering(env: dict[str, str]) -> None:
     run(env, "db", "upgrade")
+    run(env, "keys", "init")
     for name in ("an", "binh", "chi"):
         run(env, "users", "add", name, "--role", "auditor", stdin=PASSWORD + "\n")
     engine = make_engine(env["DISBURSE_DATABASE_URL"])
