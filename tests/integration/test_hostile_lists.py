@@ -10,6 +10,7 @@ resident memory (the child's ``ru_maxrss`` from ``wait4``, which covers its vali
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -36,6 +38,7 @@ DISBURSE = str(Path(sys.executable).parent / "disburse")
 ADDRESS_SPACE_LIMIT = 3 * 512 * 1024 * 1024  # 1.5 GiB
 PEAK_RSS_LIMIT = 1024 * 1024 * 1024  # 1 GiB
 TIMEOUT_SECONDS = 300
+PASSWORD = "mật khẩu đủ dài 123"
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,12 @@ def _cap_address_space() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
 
-def run_capped(env: dict[str, str], out_dir: Path, *args: str) -> Outcome:
-    """Run ``disburse ARGS`` under the address-space cap; its exit code, output and peak RSS."""
+def run_capped(env: dict[str, str], out_dir: Path, *args: str, program: str = DISBURSE
+               ) -> Outcome:
+    """Run ``PROGRAM ARGS`` under the address-space cap; its exit code, output and peak RSS."""
     stdout, stderr = out_dir / "stdout.txt", out_dir / "stderr.txt"
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen([DISBURSE, *args], env=env, stdout=out, stderr=err,
+        process = subprocess.Popen([program, *args], env=env, stdout=out, stderr=err,
                                    stdin=subprocess.DEVNULL, preexec_fn=_cap_address_space)
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while True:
@@ -86,7 +90,7 @@ def env(tmp_path: Path, fresh_database_url: str) -> dict[str, str]:
     engine = make_engine(fresh_database_url)
     migrate(engine)
     with Session(engine) as session:
-        add_user(session, "lan", Role.PREPARER, "mật khẩu đủ dài 123", actor="test")
+        add_user(session, "lan", Role.PREPARER, PASSWORD, actor="test")
         session.commit()
     engine.dispose()
     Keyring.init(tmp_path / "keys")
@@ -167,3 +171,57 @@ def test_a_valid_list_still_imports_under_the_same_cap(env: dict[str, str], tmp_
     assert f"rows {rows}  added {rows}" in outcome.stdout
     assert beneficiary_count(env) == rows
     assert outcome.peak_rss < PEAK_RSS_LIMIT
+
+
+#: The web side: the app in a capped child process, the upload posted through its test client
+#: (the request is handled by the same process, so its peak is what a server worker would see).
+_WEB_CHILD = """
+import io, json, sys
+from pathlib import Path
+from disburse.app import create_app
+path = Path(sys.argv[1])
+client = create_app().test_client()
+response = client.post("/api/v1/imports", auth=("lan", sys.argv[2]),
+                       content_type="multipart/form-data",
+                       data={"programme": "pension", "file": (path.open("rb"), path.name)})
+print(json.dumps({"status": response.status_code, "mimetype": response.mimetype,
+                  "body": response.get_json()}))
+"""
+
+
+def post_capped(env: dict[str, str], path: Path) -> tuple[Outcome, dict[str, Any]]:
+    """POST ``path`` to ``/api/v1/imports`` as the preparer in a capped child process."""
+    outcome = run_capped(env, path.parent, "-c", _WEB_CHILD, str(path), PASSWORD,
+                         program=sys.executable)
+    assert outcome.exit_code == 0, outcome.stderr
+    answer: dict[str, Any] = json.loads(outcome.stdout.strip().splitlines()[-1])
+    return outcome, answer
+
+
+@pytest.mark.parametrize("case", ["shared_strings", "tiny_rows", "zip_bomb", "giant_field"])
+def test_the_import_api_answers_a_hostile_upload_with_422(env: dict[str, str], tmp_path: Path,
+                                                          case: str) -> None:
+    file_name, generate, reason = HOSTILE[case]
+    path = generate(tmp_path / file_name)
+
+    outcome, answer = post_capped(env, path)
+
+    assert answer["status"] == 422, answer
+    assert answer["mimetype"] == "application/problem+json"
+    assert answer["body"]["detail"].startswith(f"{file_name}: file refused: ")
+    assert reason in answer["body"]["detail"]
+    assert str(tmp_path) not in json.dumps(answer)
+    assert beneficiary_count(env) == 0
+    assert outcome.peak_rss < PEAK_RSS_LIMIT, f"peak RSS {outcome.peak_rss / 2**20:.0f} MiB"
+
+
+def test_the_import_api_answers_an_upload_over_the_limit_with_413(env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    path = hostile_files.many_rows_csv(tmp_path / "big.csv", megabytes=3)
+    env["DISBURSE_MAX_UPLOAD_MB"] = "2"
+
+    _, answer = post_capped(env, path)
+
+    assert answer["status"] == 413, answer
+    assert answer["mimetype"] == "application/problem+json"
+    assert beneficiary_count(env) == 0
