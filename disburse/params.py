@@ -1,8 +1,9 @@
 """Bounded numbers and names from outside: path ids, paging parameters, uploaded file names.
 
 A number in a URL or a query string is only useful up to what the database can hold: SQLite
-refuses integers beyond 64 bits with an ``OverflowError`` (a 500), and an offset of
-``page * per_page`` must stay in range too. The int URL converter here (registered in place of
+refuses integers beyond 64 bits with an ``OverflowError`` and PostgreSQL a number beyond 32 bits
+for an ``integer`` id ("integer out of range"), both a 500; an offset of ``page * per_page``
+must stay in range too. The int URL converter here (registered in place of
 Werkzeug's by the app factory) answers 404 naming the path parameter for an id no row can
 have; the marshmallow fields here bound ``page`` and ids in query strings, so ``load_params``
 answers 422 naming them. File names from uploads are cut to the column that stores them.
@@ -20,8 +21,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, Map, Rule
 from werkzeug.routing.converters import BaseConverter
 
-#: The largest integer every backend stores (SQLite INTEGER and PostgreSQL BIGINT: 64 bits).
-MAX_DB_INTEGER: Final = 2**63 - 1
+#: The largest id a row can have: ids are ``Integer`` columns, 32 bits on PostgreSQL (SQLite
+#: takes 64). A larger number in a query would fail there ("integer out of range"), not miss.
+MAX_ID: Final = 2**31 - 1
 #: The largest page number a listing accepts; with at most 500 per page the offset stays far
 #: inside 32 bits. Nobody pages a million pages deep: exports go through the CLI.
 MAX_PAGE: Final = 1_000_000
@@ -32,14 +34,14 @@ _MAX_SUFFIX: Final = 16
 class BoundedIntConverter(IntegerConverter):
     """The ``<int:...>`` converter, refusing numbers no database row can carry.
 
-    A value beyond :data:`MAX_DB_INTEGER` (or beyond ``max=`` when a rule gives one) answers
+    A value beyond :data:`MAX_ID` (or beyond ``max=`` when a rule gives one) answers
     404 with a message naming the path parameter, instead of reaching the database.
     """
 
     def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None,
                  max: int | None = None, signed: bool = False) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min,
-                         max=MAX_DB_INTEGER if max is None else max, signed=signed)
+                         max=MAX_ID if max is None else max, signed=signed)
         #: Set by :class:`NamedConverterRule` so messages can name the parameter.
         self.parameter = "id"
 
@@ -72,8 +74,8 @@ def page_field(maximum: int = MAX_PAGE) -> fields.Integer:
 
 
 def id_field(**kwargs: Any) -> fields.Integer:
-    """A query parameter naming a row by id: 1 to :data:`MAX_DB_INTEGER`."""
-    return fields.Integer(validate=validate.Range(min=1, max=MAX_DB_INTEGER), **kwargs)
+    """A query parameter naming a row by id: 1 to :data:`MAX_ID`."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 def fit_file_name(name: str, column: Any) -> str:

@@ -22,7 +22,7 @@ from bank_adapters.models import ReceivedReturnFile
 from disburse import signing, users
 from disburse.app import PROBLEM_JSON, services
 from disburse.keyring import Keyring
-from disburse.params import MAX_DB_INTEGER, MAX_PAGE, column_length, cut_file_name
+from disburse.params import MAX_ID, MAX_PAGE, column_length, cut_file_name
 from disburse.uow import unit_of_work
 from disburse.users import Role
 
@@ -31,7 +31,7 @@ BANK_BIN = "970418"
 #: One of each role; every route is tried with each so at least one gets past the role check.
 USERS = {"prep": Role.PREPARER, "appr": Role.APPROVER, "audi": Role.AUDITOR,
          "boss": Role.ADMIN}
-TOO_BIG = MAX_DB_INTEGER + 1
+TOO_BIG = MAX_ID + 1
 HUGE = "99999999999999999999"
 
 
@@ -194,7 +194,7 @@ def test_a_path_number_no_row_can_have_is_404_naming_the_parameter(app: Flask, w
 def test_the_largest_storable_id_reaches_the_database_and_is_not_a_500(app: Flask,
                                                                        world: World) -> None:
     for method, rule, params in int_routes(app):
-        path = fill(rule, dict.fromkeys(params, str(MAX_DB_INTEGER)))
+        path = fill(rule, dict.fromkeys(params, str(MAX_ID)))
         for who in (*USERS, "bank"):
             response = send(world, method, path, who)
             assert response.status_code in (400, 401, 403, 404, 409, 422), \
@@ -231,7 +231,7 @@ def test_the_last_allowed_page_is_an_empty_page(world: World, path: str) -> None
 
 
 def test_the_largest_id_filter_finds_nothing(world: World) -> None:
-    response = world.client.get(f"/api/v1/verifications?beneficiary_id={MAX_DB_INTEGER}",
+    response = world.client.get(f"/api/v1/verifications?beneficiary_id={MAX_ID}",
                                 auth=("audi", PASSWORD))
     assert response.status_code == 200, response.get_data()
     assert response.get_json()["items"] == []
