@@ -21,11 +21,12 @@ from bank_adapters.models import Bank, ReceivedReturnFile, ReturnFileState, Retu
 from bank_adapters.outbox import outgoing_file, payment_files_root
 from bank_adapters.returns_intake import take_in_return_file
 from bank_adapters.schemas import PaymentFileSchema, ReturnFileSchema
-from disburse.app import request_session, services
+from disburse.app import problem_response, request_session, services
 from disburse.batches.lifecycle import SENT
 from disburse.batches.models import Batch, PaymentFile
 from disburse.batches.routing import load_routing
 from disburse.errors import NotFound, Unauthorized, ValidationFailed
+from disburse.params import fit_file_name
 from reconciliation.service import ImportOutcome
 
 bank_api = Blueprint("bank_api", __name__, url_prefix="/api/v1/bank")
@@ -120,7 +121,9 @@ def upload_return() -> ResponseReturnValue:
 
     The file takes the one intake path (``bank_adapters.returns_intake``): a signed file is
     reconciled at once, an unsigned or tampered one is quarantined. The answer adds the
-    ``outcome`` (applied, quarantined, duplicate) and the reconciliation counts.
+    ``outcome`` (applied, quarantined, duplicate, refused) and the reconciliation counts.
+    A file refused whole (no record could be read, or more records than the payments sent to
+    this bank) answers 422 as problem+json with the same fields; it is recorded, not applied.
     """
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -131,7 +134,8 @@ def upload_return() -> ResponseReturnValue:
     svc = services()
     session = request_session()
     report = take_in_return_file(
-        session, svc.keyring(), svc.settings, bank_bin=bank.bin, file_name=upload.filename,
+        session, svc.keyring(), svc.settings, bank_bin=bank.bin,
+        file_name=fit_file_name(upload.filename, ReceivedReturnFile.file_name),
         data=upload.read(), signature=signature.read() if signature else None,
         source=ReturnSource.API, actor=banks.bank_user_name(bank.bin))
     duplicate = report.outcome is ImportOutcome.DUPLICATE
@@ -141,6 +145,9 @@ def upload_return() -> ResponseReturnValue:
         body["state"] = ReturnFileState.DUPLICATE.value
     body.update(outcome=report.outcome.value, signature=report.signature.value,
                 message=report.message, reconciliation=report.reconciliation.summary())
+    if report.outcome is ImportOutcome.REFUSED:
+        return problem_response({"type": "about:blank", "title": "Return file refused",
+                                 "status": 422, "detail": report.message, **body})
     response = jsonify(body)
     response.status_code = 200 if duplicate else 201
     return response

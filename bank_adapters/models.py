@@ -85,6 +85,7 @@ class ReturnFileState(StrEnum):
 
     RECEIVED = "received"  # signature valid; reconciliation may apply it
     QUARANTINED = "quarantined"  # signature missing or invalid: stored, never applied
+    REFUSED = "refused"  # signed, but refused whole (e.g. more records than payments sent)
     DUPLICATE = "duplicate"  # only reported to the sender; never stored as a second row
 
 
@@ -151,6 +152,8 @@ class ReceivedReturnFile(Base):
     stored_path: Mapped[str] = mapped_column(String(500))
     signature_valid: Mapped[bool] = mapped_column(Boolean)
     state: Mapped[str] = mapped_column(String(12), index=True)
+    # Why it was quarantined or refused, in words an operator can act on.
+    reason: Mapped[str | None] = mapped_column(String(300))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

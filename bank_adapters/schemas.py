@@ -34,4 +34,5 @@ class ReturnFileSchema(Schema):
     size = fields.Integer(strict=True)
     signature_valid = fields.Boolean()
     state = fields.String()
+    reason = fields.String(allow_none=True)
     received_at = fields.DateTime()

@@ -69,7 +69,7 @@ from bank_adapters.banksim.returns import (
     write_camt054_return,
     write_pain002_status,
 )
-from bank_adapters.models import Bank, ReturnSource
+from bank_adapters.models import Bank, ReturnSource, Submission
 from benchmarks.common import (
     OUT_DIR,
     BenchmarkError,
@@ -390,6 +390,10 @@ def build_database(workdir: Path, count: int) -> tuple[str, Path, float]:
             file_name=f"{MSG_ID}.xml", sha256="2" * 64, size=1, nb_of_txs=count,
             ctrl_sum=total, batch_hash="1" * 64, key_id="k1", created_at=now,
         ).returning(PaymentFile.id)).scalar_one()
+        # the bank's returns apply only to what was submitted to it
+        connection.execute(insert(Submission).values(
+            payment_file_id=file_id, batch_id=batch_id, route="vcb", msg_id=MSG_ID,
+            state="accepted", attempts=1, created_at=now, updated_at=now))
         for start in range(1, count + 1, INSERT_CHUNK):
             people = _people(keyring, start, min(start + INSERT_CHUNK, count + 1), import_id,
                              now)

@@ -23,15 +23,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, DateTime, Row, Table, TypeDecorator, func, insert, select
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Row,
+    Table,
+    TypeDecorator,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from bank_adapters.models import ReceivedReturnFile
+from bank_adapters.models import Bank, ReceivedReturnFile, Submission, SubmissionState
+from disburse.batches.lifecycle import SENT
 from disburse.batches.models import Batch, Instruction, PaymentFile
 from disburse.clock import utcnow
 from disburse.keyring import Keyring
 from reconciliation.consequences import apply_consequences, settle_batches
 from reconciliation.matching import (
+    CONTESTING,
     Apply,
     ExceptionKind,
     InstructionState,
@@ -57,8 +69,13 @@ _RECORDS: Table = ReturnRecordRow.__table__  # type: ignore[assignment]
 _INSTRUCTIONS: Table = Instruction.__table__  # type: ignore[assignment]
 _EVENTS: Table = InstructionEvent.__table__  # type: ignore[assignment]
 _EXCEPTIONS: Table = ReconciliationException.__table__  # type: ignore[assignment]
-#: Exceptions about the order of a matched instruction's records, not about the match.
-_STATE_CONFLICTS = frozenset({ExceptionKind.RETURNED_AFTER_REJECTION})
+#: Submission states in which the file may have reached the bank: only then can the bank
+#: answer for its payments.
+_REACHED = frozenset({SubmissionState.SENDING.value, SubmissionState.ACCEPTED.value,
+                      SubmissionState.UNKNOWN.value})
+_SENT_BATCH = frozenset(state.value for state in SENT)
+#: Why an instruction may not be touched by the signer's records (None: it may).
+_Scope = dict[int, ExceptionKind | None]
 _T = TypeVar("_T")
 
 
@@ -193,14 +210,15 @@ def reconcile_records(
         queue.add(QueueKind.PARSE_ERROR, None, (), {
             "file": error.file, "location": error.location, "field": error.field,
             "reason": error.reason, "code": error.code.value})
-    new, ids = _store(session, keyring, return_file.id, records, queue, outcome)
-    views, applies, raised = _rematch(session, keyring, queue, new, ids,
-                                      bank_bin=return_file.bank_bin,
+    signer = _Signer(return_file.bank_bin, _route_of(session, return_file.bank_bin))
+    new, ids = _store(session, keyring, return_file.id, records, queue, outcome, signer.bin)
+    views, applies, raised = _rematch(session, keyring, queue, new, ids, signer=signer,
                                       date_window_days=date_window_days)
     written = _write_events(session, views, applies, ids, actor=actor)
     outcome.events = len(written)
     outcome.state_changes = dict(Counter(f"{e['from_state']}->{e['to_state']}" for e in written))
-    apply_consequences(session, _verdicts_of_new(new, applies, raised), actor=actor)
+    held = _hold_contested(session, raised)
+    apply_consequences(session, _verdicts_of_new(new, applies, held), actor=actor)
     outcome.batches = settle_batches(session, {v.instruction_id for v in views}, actor=actor)
     queue.flush()
     outcome.exceptions = queue.added
@@ -208,11 +226,23 @@ def reconcile_records(
     return outcome
 
 
+@dataclass(frozen=True)
+class _Signer:
+    """The bank whose signature the file carried, and the route its payments went by."""
+
+    bin: str
+    route: str | None
+
+
+def _route_of(session: Session, bank_bin: str) -> str | None:
+    return session.execute(select(Bank.route).where(Bank.bin == bank_bin)).scalar_one_or_none()
+
+
 def _store(session: Session, keyring: Keyring, return_file_id: int,
-           records: Sequence[ReturnRecord], queue: _Queue, outcome: ReconcileOutcome
-           ) -> tuple[list[tuple[str, ReturnRecord]], dict[str, int]]:
+           records: Sequence[ReturnRecord], queue: _Queue, outcome: ReconcileOutcome,
+           signer: str) -> tuple[list[tuple[str, ReturnRecord]], dict[str, int]]:
     """Store the new distinct records, queue the duplicates; return them and key -> row id."""
-    new, duplicates, known = _split_new(session, records)
+    new, duplicates, known = _split_new(session, records, signer)
     ids = _store_new(session, keyring, return_file_id, new)
     for key, record in duplicates:
         queue.add(QueueKind.DUPLICATE_RECORD, known.get(key, ids.get(key)), (), {
@@ -222,15 +252,22 @@ def _store(session: Session, keyring: Keyring, return_file_id: int,
 
 
 def _rematch(session: Session, keyring: Keyring, queue: _Queue,
-             new: Sequence[tuple[str, ReturnRecord]], ids: dict[str, int], *, bank_bin: str,
+             new: Sequence[tuple[str, ReturnRecord]], ids: dict[str, int], *, signer: _Signer,
              date_window_days: int
              ) -> tuple[list[InstructionView], list[Apply], list[MatchException]]:
     """Match the new records together with every stored record of the instructions touched.
 
+    Records that may not touch the instructions they name (see :func:`_refused`) are queued
+    and marked refused first; only the instructions sent to the signing bank take part.
     Queues the exceptions (each kind once per record), records each record's decision, and
     returns the instructions (as they are now) with the replayed applies.
     """
-    views, base_states = _touched_views(session, keyring, [r for _, r in new], bank_bin)
+    views, base_states, scope = _touched_views(session, keyring, [r for _, r in new], signer)
+    refused = _refused(new, views, scope)
+    if refused:
+        _queue_refused(session, queue, ids, refused)
+        new = [pair for pair in new if pair[0] not in refused]
+    views = [v for v in views if scope[v.instruction_id] is None]
     stored = _stored_records(session, keyring, views, exclude=set(ids.values()))
     ids.update((key, row_id) for row_id, key, _record in stored)
     base_views = [_with_state(v, base_states[v.instruction_id]) for v in views]
@@ -255,21 +292,33 @@ def _rematch(session: Session, keyring: Keyring, queue: _Queue,
 
 
 def _verdicts_of_new(new: Sequence[tuple[str, ReturnRecord]], applies: Sequence[Apply],
-                     raised: Sequence[MatchException]) -> list[dict[str, Any]]:
+                     held: set[int]) -> list[dict[str, Any]]:
     """What the new records say about the instructions they matched, for the consequences.
 
     Each record acts once, when it first arrives, whether it moved the state or not (a
-    second rejection with another code, a return after a rejection): what the bank says
-    about the account or the person is true either way. So beneficiaries end the same
-    whatever the order of the files, and old records never act twice.
+    second rejection with another code): what the bank says about the account or the person
+    is true either way. So beneficiaries end the same whatever the order of the files, and
+    old records never act twice. An instruction whose answers contradict each other is
+    held: its records flag no account until an auditor has looked (a deceased report still
+    suspends the person, which can only stop payments).
     """
     new_keys = {key for key, _ in new}
-    verdicts = [{"instruction_id": a.instruction_id, "to_state": a.new_state.value,
-                 "reason_code": a.reason_code} for a in applies if a.record_key in new_keys]
-    verdicts += [{"instruction_id": e.candidate_ids[0], "to_state": e.record.status.value,
-                  "reason_code": e.record.reason_code} for e in raised
-                 if e.record_key in new_keys and e.kind in _STATE_CONFLICTS]
-    return verdicts
+    return [{"instruction_id": a.instruction_id, "to_state": a.new_state.value,
+             "reason_code": a.reason_code, "held": a.instruction_id in held}
+            for a in applies if a.record_key in new_keys]
+
+
+def _hold_contested(session: Session, raised: Sequence[MatchException]) -> set[int]:
+    """Mark the instructions of contesting exceptions as held; return every held one touched.
+
+    The flag stops arrears and re-routing in the next batch (see ``batches.plan``) and is
+    lifted when the auditor resolves the last contesting exception of the instruction.
+    """
+    ids = sorted({e.candidate_ids[0] for e in raised if e.kind in CONTESTING})
+    for chunk in _chunks(ids):
+        session.execute(update(Instruction).where(Instruction.id.in_(chunk))
+                        .values(contested=True).execution_options(synchronize_session=False))
+    return set(ids)
 
 
 def _where(record: ReturnRecord) -> dict[str, Any]:
@@ -327,13 +376,15 @@ class _Queue:
             self.rows = []
 
 
-def _split_new(session: Session, records: Sequence[ReturnRecord]) -> tuple[
+def _split_new(session: Session, records: Sequence[ReturnRecord], signer: str) -> tuple[
         list[tuple[str, ReturnRecord]], list[tuple[str, ReturnRecord]], dict[str, int]]:
     """Split records into new distinct ones and duplicates; also return the known keys' ids.
 
-    Within the file the first occurrence (by position) is the one stored.
+    Within the file the first occurrence (by position) is the one stored. Keys include the
+    signing bank: only the same bank's same statement is a duplicate.
     """
-    keyed = sorted(((record_key(r), r) for r in records), key=lambda p: p[1].record_index)
+    keyed = sorted(((record_key(r, signer), r) for r in records),
+                   key=lambda p: p[1].record_index)
     known: dict[str, int] = {}
     for chunk in _chunks(sorted({key for key, _ in keyed})):
         known.update(session.execute(select(ReturnRecordRow.record_key, ReturnRecordRow.id)
@@ -404,8 +455,11 @@ def _account_indexes(keyring: Keyring, bank_bin: str, records: Iterable[ReturnRe
 
 
 def _touched_views(session: Session, keyring: Keyring, new: Sequence[ReturnRecord],
-                   bank_bin: str) -> tuple[list[InstructionView], dict[int, InstructionState]]:
-    """Load the instructions the new records may concern, locked, with their base states."""
+                   signer: _Signer
+                   ) -> tuple[list[InstructionView], dict[int, InstructionState], _Scope]:
+    """Load the instructions the new records may concern, locked, with their base states
+    and whether the signing bank may answer for each."""
+    bank_bin = signer.bin
     e2e = sorted({r.end_to_end_id for r in new if r.end_to_end_id})
     msgs = sorted({r.msg_id for r in new
                    if r.end_to_end_id is None and r.group_status is not None and r.msg_id})
@@ -423,20 +477,47 @@ def _touched_views(session: Session, keyring: Keyring, new: Sequence[ReturnRecor
     for chunk in _chunks(indexes):
         ids.update(session.execute(select(Instruction.id).where(
             Instruction.account_idx.in_(chunk), Instruction.amount.in_(amounts))).scalars())
-    views = _load_views(session, keyring, sorted(ids))
-    return views, _base_states(session, views)
+    views, scope = _load_views(session, keyring, sorted(ids), signer.route)
+    return views, _base_states(session, views), scope
 
 
-def _load_views(session: Session, keyring: Keyring, ids: Sequence[int]) -> list[InstructionView]:
+def _scope_of(batch_state: str, sent_by: str | None, submission_state: str | None,
+              signer_route: str | None) -> ExceptionKind | None:
+    """Whether the signing bank may answer for an instruction (None), or why not.
+
+    It may when the instruction's batch was sent and its payment file was submitted (and
+    may have reached the bank) by the route of the signing bank.
+    """
+    if batch_state not in _SENT_BATCH or sent_by is None or submission_state not in _REACHED:
+        return ExceptionKind.RECORD_FOR_UNSENT_INSTRUCTION
+    if signer_route is None or not on_route(sent_by, signer_route):
+        return ExceptionKind.RECORD_FROM_OTHER_BANK
+    return None
+
+
+def on_route(route: str, bank_route: str) -> bool:
+    """Whether a payment file's route belongs to a bank's route (``post-01`` to ``post``:
+    a cash route carries the province as a suffix)."""
+    return route == bank_route or route.startswith(f"{bank_route}-")
+
+
+def _load_views(session: Session, keyring: Keyring, ids: Sequence[int],
+                signer_route: str | None) -> tuple[list[InstructionView], _Scope]:
     views: list[InstructionView] = []
+    scope: _Scope = {}
     i = Instruction
     for chunk in _chunks(ids):
         rows = session.execute(
             select(i.id, i.end_to_end_id, PaymentFile.msg_id, i.amount, i.account_enc,
-                   i.bank_bin, i.state, Batch.requested_execution_date)
+                   i.bank_bin, i.state, Batch.requested_execution_date,
+                   Batch.state.label("batch_state"), Submission.route.label("sent_by"),
+                   Submission.state.label("submission_state"))
             .join(Batch, Batch.id == i.batch_id)
             .outerjoin(PaymentFile, PaymentFile.id == i.payment_file_id)
+            .outerjoin(Submission, Submission.payment_file_id == i.payment_file_id)
             .where(i.id.in_(chunk)).order_by(i.id).with_for_update(of=i)).all()
+        scope.update((row.id, _scope_of(row.batch_state, row.sent_by, row.submission_state,
+                                        signer_route)) for row in rows)
         views.extend(InstructionView(
             instruction_id=row.id, end_to_end_id=row.end_to_end_id, msg_id=row.msg_id,
             amount=row.amount,
@@ -445,7 +526,65 @@ def _load_views(session: Session, keyring: Keyring, ids: Sequence[int]) -> list[
             bank_bin=row.bank_bin, current_state=InstructionState(row.state),
             bank_reference=None, requested_date=row.requested_execution_date)
             for row in rows)
-    return views
+    return views, scope
+
+
+def _refused(new: Sequence[tuple[str, ReturnRecord]], views: Sequence[InstructionView],
+             scope: _Scope) -> dict[str, tuple[ReturnRecord, ExceptionKind, tuple[int, ...]]]:
+    """The new records that may not touch the instructions they name, with the reason.
+
+    A record naming an EndToEndId (or a whole file by MsgId) that only instructions outside
+    the signer's scope carry is refused: another bank's payment, a payment never sent (a
+    draft batch, say), or, when the record names a MsgId, another message than the payment
+    file (or the one-transaction part an e-wallet receives, whose MsgId is the EndToEndId).
+    Records that name nothing known are left to matching (``unknown_end_to_end_id``...).
+    """
+    by_e2e: dict[str, list[InstructionView]] = defaultdict(list)
+    by_msg: dict[str, list[InstructionView]] = defaultdict(list)
+    for view in views:
+        by_e2e[view.end_to_end_id].append(view)
+        if view.msg_id:
+            by_msg[view.msg_id].append(view)
+    refused: dict[str, tuple[ReturnRecord, ExceptionKind, tuple[int, ...]]] = {}
+    for key, record in new:
+        if record.end_to_end_id is not None:
+            candidates = by_e2e.get(record.end_to_end_id, [])
+        elif record.group_status is not None:
+            candidates = by_msg.get(record.msg_id or "", [])
+        else:
+            continue  # fallback look-ups only ever propose in-scope instructions for review
+        if not candidates:
+            continue
+        reasons = [scope[v.instruction_id] or (
+            ExceptionKind.MSG_ID_MISMATCH if record.msg_id
+            and record.msg_id not in (v.msg_id, v.end_to_end_id) else None)
+            for v in candidates]
+        if all(reasons):
+            ids = tuple(v.instruction_id for v in candidates)
+            refused[key] = (record, next(r for r in reasons if r is not None), ids)
+    return refused
+
+
+def _queue_refused(session: Session, queue: _Queue, ids: dict[str, int],
+                   refused: dict[str, tuple[ReturnRecord, ExceptionKind, tuple[int, ...]]]
+                   ) -> None:
+    """Queue the refused records (one exception each) and mark them never to be matched."""
+    for key, (record, kind, candidates) in refused.items():
+        queue.add(QueueKind(kind.value), ids[key], candidates,
+                  {"message": _REFUSAL_MESSAGES[kind], **_where(record)})
+    _executemany(session, _RECORDS, ("decision",),
+                 ((RecordDecision.REFUSED.value, ids[key]) for key in sorted(refused)),
+                 key=("id",))
+
+
+_REFUSAL_MESSAGES = {
+    ExceptionKind.RECORD_FROM_OTHER_BANK:
+        "the payment was sent to another bank; this bank's word cannot change it",
+    ExceptionKind.RECORD_FOR_UNSENT_INSTRUCTION:
+        "the payment was never sent to a bank (its batch is not submitted); nothing changed",
+    ExceptionKind.MSG_ID_MISMATCH:
+        "the record names a payment file the payment was not sent in; nothing changed",
+}
 
 
 def _base_states(session: Session, views: Sequence[InstructionView]
@@ -479,7 +618,8 @@ _STORED_COLUMNS = (
 
 def _stored_records(session: Session, keyring: Keyring, views: Sequence[InstructionView],
                     *, exclude: set[int]) -> list[tuple[int, str, ReturnRecord]]:
-    """Every stored record about these instructions (by EndToEndId or whole-file MsgId).
+    """Every usable stored record about these instructions (by EndToEndId or whole-file
+    MsgId); refused records are never read again.
 
     Read as plain rows of the needed columns (no ORM objects), with the stored key.
     """
@@ -488,14 +628,15 @@ def _stored_records(session: Session, keyring: Keyring, views: Sequence[Instruct
     msgs = sorted({v.msg_id for v in views if v.msg_id})
     connection = session.connection()
     rows: dict[int, Row[Any]] = {}
+    usable = r.decision != RecordDecision.REFUSED.value
     for chunk in _chunks(e2e):
         rows.update((row.id, row) for row in connection.execute(
-            select(*_STORED_COLUMNS).where(r.end_to_end_id.in_(chunk))))
+            select(*_STORED_COLUMNS).where(r.end_to_end_id.in_(chunk), usable)))
     for chunk in _chunks(msgs):
         rows.update((row.id, row) for row in connection.execute(
             select(*_STORED_COLUMNS).where(r.end_to_end_id.is_(None),
                                            r.group_status.is_not(None),
-                                           r.msg_id.in_(chunk))))
+                                           r.msg_id.in_(chunk), usable)))
     return [(row_id, row.record_key, _as_record(keyring, row))
             for row_id, row in sorted(rows.items()) if row_id not in exclude]
 

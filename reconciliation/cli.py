@@ -15,6 +15,7 @@ from bank_adapters.returns_intake import take_in_return_file
 from disburse.app import services
 from disburse.cli import actor_option, echo_json
 from disburse.errors import ValidationFailed
+from disburse.params import MAX_PAGE
 from disburse.uow import unit_of_work
 from disburse.users import Role, require_role
 from reconciliation.exceptions import close_batch, list_exceptions, resolve_exception
@@ -44,11 +45,12 @@ def _bank_for(session: Session, given: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def import_command(file: Path, bank_bin: str | None, signature_file: Path | None, actor: str,
                    as_json: bool) -> None:
-    """Import a return file; exit 1 when it is quarantined (bad or missing signature)."""
+    """Import a return file; exit 1 when it is quarantined (bad or missing signature) or
+    refused whole (no record in it, or more records than the payments sent to the bank)."""
     sig_path = signature_file or file.with_name(file.name + ".sig")
     signature = sig_path.read_bytes() if sig_path.is_file() else None
     svc = services()
-    with unit_of_work(svc.session_factory) as session:
+    with unit_of_work(svc.session_factory, write=True) as session:
         # the same intake path as the bank API upload and the scheduler's fetch
         report = take_in_return_file(
             session, svc.keyring(), svc.settings, bank_bin=_bank_for(session, bank_bin),
@@ -58,7 +60,7 @@ def import_command(file: Path, bank_bin: str | None, signature_file: Path | None
         echo_json(report.to_dict())
     else:
         _print_report(report)
-    if report.outcome is ImportOutcome.QUARANTINED:
+    if report.outcome in (ImportOutcome.QUARANTINED, ImportOutcome.REFUSED):
         sys.exit(1)
 
 
@@ -84,8 +86,8 @@ def _print_report(report: ReturnImportReport) -> None:
 @click.option("--state", type=click.Choice([s.value for s in ExceptionState] + ["all"]),
               default=ExceptionState.OPEN.value, show_default=True)
 @click.option("--kind", type=click.Choice([k.value for k in QueueKind]))
-@click.option("--page", default=1, show_default=True)
-@click.option("--per-page", default=50, show_default=True)
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1, MAX_PAGE))
+@click.option("--per-page", default=50, show_default=True, type=click.IntRange(1, 500))
 @click.option("--json", "as_json", is_flag=True)
 def exceptions_command(state: str, kind: str | None, page: int, per_page: int,
                        as_json: bool) -> None:
@@ -106,21 +108,21 @@ def exceptions_command(state: str, kind: str | None, page: int, per_page: int,
 
 @returns_group.command("resolve")
 @click.argument("exception_id", type=int)
-@click.option("--actor", required=True, help="the auditor (or admin) resolving it")
+@actor_option(system=None, help="the auditor (or admin) resolving it")
 @click.option("--note", required=True, help="why it is resolved")
 def resolve_command(exception_id: int, actor: str, note: str) -> None:
     """Resolve one open exception with a note (auditor or admin)."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         item = resolve_exception(session, exception_id, actor=actor, note=note)
     click.echo(f"exception {item['id']} ({item['kind']}) resolved by {item['resolved_by']}")
 
 
 @click.command("close")
 @click.argument("batch_id", type=int)
-@click.option("--actor", required=True, help="an auditor or admin")
+@actor_option(system=None, help="an auditor or admin")
 def batch_close_command(batch_id: int, actor: str) -> None:
     """Close settled batch BATCH_ID once no open exception concerns it."""
-    with unit_of_work(services().session_factory) as session:
+    with unit_of_work(services().session_factory, write=True) as session:
         require_role(session, actor, Role.AUDITOR, Role.ADMIN)
         state = close_batch(session, batch_id, actor=actor)
     click.echo(f"batch {batch_id} is {state}")

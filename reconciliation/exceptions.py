@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from disburse import audit
@@ -20,9 +20,11 @@ from disburse.batches.state import apply_action, load_for_update
 from disburse.clock import utcnow
 from disburse.errors import Conflict, NotFound, ValidationFailed
 from disburse.users import Role, require_role
+from reconciliation.matching import CONTESTING
 from reconciliation.models import ExceptionState, ReconciliationException, ReturnRecordRow
 
 MAX_PER_PAGE = 500
+_CONTESTING = frozenset(kind.value for kind in CONTESTING)
 _OPEN_SCAN = 2000
 
 
@@ -113,8 +115,24 @@ def resolve_exception(session: Session, exception_id: int, *, actor: str, note: 
                  object_type="reconciliation_exception", object_id=exc.id,
                  detail={"kind": exc.kind, "note": exc.resolution_note,
                          "return_record_id": exc.return_record_id})
+    if exc.kind in _CONTESTING:
+        _release_held(session, list(exc.candidate_ids or []))
     record = session.get(ReturnRecordRow, exc.return_record_id) if exc.return_record_id else None
     return _item(exc, record)
+
+
+def _release_held(session: Session, instruction_ids: list[int]) -> None:
+    """Lift the hold of instructions with no open contesting exception left."""
+    still = set()
+    for candidates in session.execute(
+            select(ReconciliationException.candidate_ids)
+            .where(ReconciliationException.state == ExceptionState.OPEN.value,
+                   ReconciliationException.kind.in_(sorted(_CONTESTING)))).scalars():
+        still.update(candidates or [])
+    released = [i for i in instruction_ids if i not in still]
+    if released:
+        session.execute(update(Instruction).where(Instruction.id.in_(released))
+                        .values(contested=False).execution_options(synchronize_session=False))
 
 
 def open_exceptions_for_batch(session: Session, batch_id: int) -> list[int]:

@@ -45,6 +45,9 @@ class ExceptionKind(StrEnum):
     WHOLE_FILE_REJECTED = "whole_file_rejected"
     WHOLE_FILE_NEEDS_REVIEW = "whole_file_needs_review"
     UNKNOWN_MSG_ID = "unknown_msg_id"
+    RECORD_FROM_OTHER_BANK = "record_from_other_bank"
+    RECORD_FOR_UNSENT_INSTRUCTION = "record_for_unsent_instruction"
+    MSG_ID_MISMATCH = "msg_id_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +114,35 @@ Decision = Apply | MatchException
 _I = InstructionState
 _S = ReturnStatus
 _E = ExceptionKind
-# The fixed replay order of one instruction's records (lower first).
+#: Exceptions that contest a state the bank already gave: the instruction is held (no
+#: arrears, no re-routing, no account flag) until an auditor resolves them.
+CONTESTING: frozenset[ExceptionKind] = frozenset({
+    _E.SETTLED_AFTER_REJECTION, _E.RETURNED_AFTER_REJECTION})
+#: Exceptions for records that may not touch the instruction at all: the signer is not the
+#: bank it was sent to, it was never sent, or the record names another payment file.
+OUT_OF_SCOPE: frozenset[ExceptionKind] = frozenset({
+    _E.RECORD_FROM_OTHER_BANK, _E.RECORD_FOR_UNSENT_INSTRUCTION, _E.MSG_ID_MISMATCH})
+# The fixed replay order of one instruction's records (lower first). A settlement comes
+# before a rejection, so that ``paid`` is reached whenever the bank confirmed the money, and a
+# rejection of a paid instruction is a conflict, never a way back to ``rejected``.
 STATUS_PRECEDENCE: dict[ReturnStatus, int] = {
-    _S.ACCEPTED: 0, _S.PENDING: 1, _S.REJECTED: 2, _S.SETTLED: 3, _S.RETURNED: 4,
+    _S.ACCEPTED: 0, _S.PENDING: 1, _S.SETTLED: 2, _S.REJECTED: 3, _S.RETURNED: 4,
 }
-# (current state, record status) -> next state, or the exception it raises.
+# (current state, record status) -> next state, or the exception it raises. Every cell is
+# written out (tests/unit/test_transitions.py checks each one). Final states hold: ``paid``
+# leaves only through an explicit return of the money; ``rejected`` and ``returned`` are
+# never reopened by a later record; a cancelled instruction was never sent.
 TRANSITIONS: dict[tuple[InstructionState, ReturnStatus], InstructionState | ExceptionKind] = {
-    **{(state, status): target
-       for state in (_I.INSTRUCTED, _I.ACCEPTED)
-       for status, target in ((_S.ACCEPTED, _I.ACCEPTED), (_S.PENDING, _I.ACCEPTED),
-                              (_S.SETTLED, _I.PAID), (_S.REJECTED, _I.REJECTED),
-                              (_S.RETURNED, _I.RETURNED))},
+    (_I.INSTRUCTED, _S.ACCEPTED): _I.ACCEPTED,
+    (_I.INSTRUCTED, _S.PENDING): _I.ACCEPTED,
+    (_I.INSTRUCTED, _S.SETTLED): _I.PAID,
+    (_I.INSTRUCTED, _S.REJECTED): _I.REJECTED,
+    (_I.INSTRUCTED, _S.RETURNED): _I.RETURNED,
+    (_I.ACCEPTED, _S.ACCEPTED): _I.ACCEPTED,
+    (_I.ACCEPTED, _S.PENDING): _I.ACCEPTED,
+    (_I.ACCEPTED, _S.SETTLED): _I.PAID,
+    (_I.ACCEPTED, _S.REJECTED): _I.REJECTED,
+    (_I.ACCEPTED, _S.RETURNED): _I.RETURNED,
     (_I.PAID, _S.ACCEPTED): _I.PAID,
     (_I.PAID, _S.PENDING): _I.PAID,
     (_I.PAID, _S.SETTLED): _I.PAID,
@@ -137,9 +158,11 @@ TRANSITIONS: dict[tuple[InstructionState, ReturnStatus], InstructionState | Exce
     (_I.RETURNED, _S.SETTLED): _I.RETURNED,
     (_I.RETURNED, _S.RETURNED): _I.RETURNED,
     (_I.RETURNED, _S.REJECTED): _E.RETURNED_AFTER_REJECTION,
+    (_I.CANCELLED, _S.ACCEPTED): _E.RECORD_FOR_CANCELLED_INSTRUCTION,
+    (_I.CANCELLED, _S.PENDING): _E.RECORD_FOR_CANCELLED_INSTRUCTION,
+    (_I.CANCELLED, _S.SETTLED): _E.RECORD_FOR_CANCELLED_INSTRUCTION,
     (_I.CANCELLED, _S.REJECTED): _I.CANCELLED,
-    **{(_I.CANCELLED, status): _E.RECORD_FOR_CANCELLED_INSTRUCTION
-       for status in (_S.ACCEPTED, _S.PENDING, _S.SETTLED, _S.RETURNED)},
+    (_I.CANCELLED, _S.RETURNED): _E.RECORD_FOR_CANCELLED_INSTRUCTION,
 }
 DEFAULT_DATE_WINDOW_DAYS = 3
 # The same encoder ``json.dumps(parts, ensure_ascii=False)`` builds on every call, built once
@@ -156,15 +179,18 @@ _C_KEY_ENCODER = _MAKE_C_ENCODER(
 _ACCOUNT_NOISE = str.maketrans("", "", " .-")
 
 
-def record_key(record: ReturnRecord) -> str:
+def record_key(record: ReturnRecord, signer: str | None = None) -> str:
     """The content key of a record: equal keys mean the same bank statement about a payment.
 
     Built from EndToEndId, MsgId, status, amount, bank reference, booking date, account,
-    reason code and group status; not from the file it came in, so the same line in a
-    re-sent file is a duplicate.
+    reason code and group status, and from the signing bank when given; not from the file
+    it came in, so the same line in a re-sent file is a duplicate. With the signer in the
+    key, another bank's copy of a record (refused: it may not touch the payment) can never
+    make the real bank's record look like a duplicate.
 
     Args:
         record: A parsed record.
+        signer: BIN of the bank whose signature the file carried.
 
     Returns:
         A 64-character hex digest, stable across runs (fit for a UNIQUE column).
@@ -174,6 +200,8 @@ def record_key(record: ReturnRecord) -> str:
              record.booking_date.isoformat() if record.booking_date else None,
              record.account, record.reason_code,
              record.group_status.value if record.group_status else None]
+    if signer is not None:
+        parts.append(signer)
     text = ("".join(_C_KEY_ENCODER(parts, 0)) if _C_KEY_ENCODER is not None
             else _KEY_ENCODER.encode(parts))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -13,11 +13,12 @@ fallback match is never applied automatically, it becomes ``fallback_match_needs
 
 Order does not matter within one call: duplicates (same :func:`record_key`) are removed
 keeping a fixed representative, and each instruction's records are replayed in a fixed
-precedence, ``accepted < pending < rejected < settled < returned``, through
+precedence, ``accepted < pending < settled < rejected < returned``, through
 :data:`TRANSITIONS`. Conflicts are named by the pair, not by their order: a settlement and
 a rejection for one instruction always give ``settled_after_rejection``, whichever came
-first, and the state already reached is kept. A return after a settlement is a reversal
-(``paid -> returned``). Re-matching the same records against the updated instructions
+first, and the instruction stays ``paid`` (the bank confirmed the money; a rejection never
+takes that back). A return after a settlement is a reversal (``paid -> returned``), the only
+way out of ``paid``. Re-matching the same records against the updated instructions
 changes nothing (every ``Apply`` then has ``from_state == new_state``).
 
 The types, the state machine and the record key live in :mod:`reconciliation.match_model`
@@ -32,7 +33,9 @@ from operator import itemgetter
 from typing import TypeVar
 
 from reconciliation.match_model import (
+    CONTESTING,
     DEFAULT_DATE_WINDOW_DAYS,
+    OUT_OF_SCOPE,
     STATUS_PRECEDENCE,
     TRANSITIONS,
     Apply,
@@ -49,7 +52,8 @@ from reconciliation.match_model import (
 from reconciliation.records import ReturnRecord, ReturnStatus
 
 __all__ = [
-    "DEFAULT_DATE_WINDOW_DAYS", "STATUS_PRECEDENCE", "TRANSITIONS", "Apply", "Decision",
+    "CONTESTING", "DEFAULT_DATE_WINDOW_DAYS", "OUT_OF_SCOPE", "STATUS_PRECEDENCE",
+    "TRANSITIONS", "Apply", "Decision",
     "ExceptionKind", "InstructionState", "InstructionView", "MatchException",
     "apply_decisions", "iter_match_keyed_returns", "iter_match_returns",
     "match_keyed_returns", "match_returns", "normalize_account", "record_key",

@@ -31,6 +31,9 @@ class RecordDecision(StrEnum):
 
     APPLIED = "applied"  # it moved (or confirmed) an instruction's state
     EXCEPTION = "exception"  # it sits in the exceptions queue
+    # it may not touch any payment (another bank's, or one never sent): queued, and never
+    # read again when the instruction's records are matched
+    REFUSED = "refused"
 
 
 class ExceptionState(StrEnum):
@@ -56,6 +59,9 @@ class QueueKind(StrEnum):
     WHOLE_FILE_REJECTED = ExceptionKind.WHOLE_FILE_REJECTED.value
     WHOLE_FILE_NEEDS_REVIEW = ExceptionKind.WHOLE_FILE_NEEDS_REVIEW.value
     UNKNOWN_MSG_ID = ExceptionKind.UNKNOWN_MSG_ID.value
+    RECORD_FROM_OTHER_BANK = ExceptionKind.RECORD_FROM_OTHER_BANK.value
+    RECORD_FOR_UNSENT_INSTRUCTION = ExceptionKind.RECORD_FOR_UNSENT_INSTRUCTION.value
+    MSG_ID_MISMATCH = ExceptionKind.MSG_ID_MISMATCH.value
     PARSE_ERROR = "parse_error"  # part of a file that could not be read as a record
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,12 +24,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bank_adapters.models import Bank, ReceivedReturnFile, ReturnFileState, ReturnSource
+from bank_adapters.models import (
+    Bank,
+    ReceivedReturnFile,
+    ReturnFileState,
+    ReturnSource,
+    Submission,
+    SubmissionState,
+)
 from disburse import audit
+from disburse.batches.models import Instruction
 from disburse.errors import NotFound
 from disburse.keyring import Keyring
 from disburse.signing import PublicKey, load_public_key_pem
@@ -36,9 +45,19 @@ from reconciliation.apply import ReconcileOutcome, reconcile_records
 from reconciliation.matching import DEFAULT_DATE_WINDOW_DAYS
 from reconciliation.parsers.detect import parse_return_file
 from reconciliation.parsers.tabular import TabularProfile
-from reconciliation.records import ReturnStatus
+from reconciliation.records import ParseError, ReturnRecord, ReturnStatus
 
 _PSS_SALT_LENGTH = 32  # the project's RSA-PSS profile: salt = SHA-256 digest length
+#: The bytes of an unsigned (or badly signed) file are kept as evidence only while they are
+#: small and the bank's quarantine stays under its quota; the row, its SHA-256 and size are
+#: always kept. The same file sent again with a good signature brings its bytes back.
+QUARANTINE_FILE_LIMIT = 8 * 1024 * 1024
+QUARANTINE_QUOTA = 64 * 1024 * 1024
+#: Records a return file may hold beyond what the payments sent to its bank could give.
+UNRELATED_RECORDS = 16
+#: Submission states in which a payment file may have reached the bank (it can answer it).
+_REACHED = (SubmissionState.SENDING.value, SubmissionState.ACCEPTED.value,
+            SubmissionState.UNKNOWN.value)
 
 
 class SignatureCheck(StrEnum):
@@ -56,6 +75,7 @@ class ImportOutcome(StrEnum):
     APPLIED = "applied"
     QUARANTINED = "quarantined"
     DUPLICATE = "duplicate"
+    REFUSED = "refused"  # signed, but refused whole: nothing in it was applied
 
 
 @dataclass
@@ -215,12 +235,13 @@ def import_return_file(
     base: dict[str, Any] = {"file_name": file_name, "bank_bin": bank_bin, "sha256": sha256,
                             "size": len(data), "signature": verdict}
     existing = _existing_file(session, bank_bin, sha256)
-    if existing is not None and (existing.state == ReturnFileState.RECEIVED.value
+    if existing is not None and (existing.state != ReturnFileState.QUARANTINED.value
                                  or verdict is not SignatureCheck.VALID):
         return _duplicate(existing, base)
-    path = store_raw(store_dir, bank_bin, sha256, data)
-    state = (ReturnFileState.RECEIVED if verdict is SignatureCheck.VALID
-             else ReturnFileState.QUARANTINED)
+    valid = verdict is SignatureCheck.VALID
+    keep = valid or _quarantine_has_room(session, bank_bin, len(data))
+    path = store_raw(store_dir, bank_bin, sha256, data) if keep else None
+    state = ReturnFileState.RECEIVED if valid else ReturnFileState.QUARANTINED
     try:
         with session.begin_nested():
             row = _record_file(session, existing, base, path, str(source), state)
@@ -230,13 +251,21 @@ def import_return_file(
             raise
         return _duplicate(concurrent, base)
     if state is ReturnFileState.QUARANTINED:
+        row.reason = (f"signature {verdict.value}" if keep else
+                      f"signature {verdict.value}; bytes not kept (quarantine quota)")
         audit.record(session, actor=actor, action="returns.quarantine", object_type="return_file",
-                     object_id=row.id, detail={**_audit_base(base), "signature": verdict.value})
+                     object_id=row.id, detail={**_audit_base(base), "signature": verdict.value,
+                                               "bytes_kept": keep})
         return ReturnImportReport(outcome=ImportOutcome.QUARANTINED, return_file_id=row.id,
-                                  message=f"signature {verdict.value}: the file is kept but "
-                                          "not applied", **base)
+                                  message=f"signature {verdict.value}: the file is recorded "
+                                          "but not applied"
+                                          + ("" if keep else " (its bytes were not kept: "
+                                             "the bank's quarantine is full)"), **base)
     records, errors = parse_return_file(data, file_name,
                                         tabular_profile=tabular_profile(bank.profile or {}))
+    refusal = _refusal(session, bank, records, errors)
+    if refusal is not None:
+        return _refuse(session, row, base, refusal, actor=actor)
     outcome = reconcile_records(session, keyring, row, records, errors, actor=actor,
                                 date_window_days=date_window_days)
     audit.record(session, actor=actor, action="returns.apply", object_type="return_file",
@@ -245,6 +274,71 @@ def import_return_file(
                               message=f"{outcome.records} records: {outcome.events} state "
                                       f"changes, {outcome.exceptions} new exceptions",
                               reconciliation=outcome, **base)
+
+
+def _quarantine_has_room(session: Session, bank_bin: str, size: int) -> bool:
+    """Whether an unsigned file of ``size`` bytes may be kept in the bank's quarantine."""
+    if size > QUARANTINE_FILE_LIMIT:
+        return False
+    used = session.execute(
+        select(func.coalesce(func.sum(ReceivedReturnFile.size), 0))
+        .where(ReceivedReturnFile.bank_bin == bank_bin,
+               ReceivedReturnFile.state == ReturnFileState.QUARANTINED.value,
+               ReceivedReturnFile.stored_path != "")).scalar_one()
+    return int(used) + size <= QUARANTINE_QUOTA
+
+
+def answerable_payments(session: Session, bank: Bank) -> tuple[int, int]:
+    """How many payments, in how many files, this bank may answer for.
+
+    Those of payment files submitted by the bank's route that may have reached it.
+
+    Args:
+        session: A session.
+        bank: The bank.
+
+    Returns:
+        ``(payments, files)``.
+    """
+    payments, files = session.execute(
+        select(func.count(Instruction.id), func.count(func.distinct(Submission.id)))
+        .select_from(Submission)
+        .join(Instruction, Instruction.payment_file_id == Submission.payment_file_id)
+        .where(or_(Submission.route == bank.route,
+                   Submission.route.startswith(f"{bank.route}-", autoescape=True)),
+               Submission.state.in_(_REACHED))).one()
+    return int(payments), int(files)
+
+
+def _refusal(session: Session, bank: Bank, records: Sequence[ReturnRecord],
+             errors: Sequence[ParseError]) -> str | None:
+    """Why a signed file is refused whole, or None when it may be applied.
+
+    A file that gives no record at all (an unknown format, an empty or unreadable file) is
+    refused, and so is one with more records than the payments it can answer could give:
+    each payment can have at most a status, a booking and a return in one file, plus a
+    whole-file status per payment file, and a statement may carry a few bookings of its own
+    (the funding credit, fees): :data:`UNRELATED_RECORDS`.
+    """
+    if not records:
+        first = errors[0].reason if errors else "the file holds no record"
+        return f"no record could be read: {first}"
+    payments, files = answerable_payments(session, bank)
+    limit = 3 * payments + 2 * files + UNRELATED_RECORDS
+    if len(records) > limit:
+        return (f"{len(records)} records, more than the {payments} payments in {files} files "
+                f"sent to this bank could give (at most {limit}); nothing was applied")
+    return None
+
+
+def _refuse(session: Session, row: ReceivedReturnFile, base: dict[str, Any], reason: str, *,
+            actor: str) -> ReturnImportReport:
+    row.state, row.reason = ReturnFileState.REFUSED.value, reason[:300]
+    session.flush()
+    audit.record(session, actor=actor, action="returns.refuse", object_type="return_file",
+                 object_id=row.id, detail={**_audit_base(base), "reason": reason})
+    return ReturnImportReport(outcome=ImportOutcome.REFUSED, return_file_id=row.id,
+                              message=f"refused: {reason}", **base)
 
 
 def _existing_file(session: Session, bank_bin: str, sha256: str) -> ReceivedReturnFile | None:
@@ -267,16 +361,22 @@ def _audit_base(base: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record_file(session: Session, existing: ReceivedReturnFile | None, base: dict[str, Any],
-                 path: Path, source: str, state: ReturnFileState) -> ReceivedReturnFile:
-    """Insert the ``return_files`` row, or release an earlier quarantined copy of the file."""
+                 path: Path | None, source: str, state: ReturnFileState) -> ReceivedReturnFile:
+    """Insert the ``return_files`` row, or release an earlier quarantined copy of the file.
+
+    ``path`` is None when the bytes were not kept (an unsigned file over the quarantine
+    quota): the row then has an empty ``stored_path``.
+    """
     valid = state is ReturnFileState.RECEIVED
+    stored = "" if path is None else str(path)
     if existing is not None:  # quarantined before, now arriving with a good signature
         existing.state, existing.signature_valid = state.value, valid
+        existing.stored_path, existing.reason = stored, None
         session.flush()
         return existing
     row = ReceivedReturnFile(bank_bin=base["bank_bin"], source=source,
                              file_name=base["file_name"][:200], sha256=base["sha256"],
-                             size=base["size"], stored_path=str(path), signature_valid=valid,
+                             size=base["size"], stored_path=stored, signature_valid=valid,
                              state=state.value)
     session.add(row)
     session.flush()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -103,6 +105,9 @@ class Instruction(Base):
     end_to_end_id: Mapped[str] = mapped_column(String(35))
     state: Mapped[str] = mapped_column(String(12), default=InstructionState.INSTRUCTED)
     reason_code: Mapped[str | None] = mapped_column(String(8))
+    # Held by an open conflict between the bank's answers (settled and rejected, returned
+    # after a rejection): no arrears and no re-routing until an auditor resolves it.
+    contested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     payment_file_id: Mapped[int | None] = mapped_column(ForeignKey("payment_files.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -259,7 +259,7 @@ def _history(session: Session, ctx: BuildContext,
     i = Instruction
     rows = session.connection().execute(
         select(i.id, i.beneficiary_id, i.period, i.state, i.reason_code, i.amount,
-               i.account_idx, ArrearsCarry.id.label("carried"))
+               i.account_idx, i.contested, ArrearsCarry.id.label("carried"))
         .outerjoin(ArrearsCarry, ArrearsCarry.from_instruction_id == i.id)
         .where(i.programme == ctx.programme.code, i.period < ctx.period,
                _around(i.beneficiary_id, ids))
@@ -277,7 +277,8 @@ def _channel(programme: Programme, channel: str, account_idx: str | None,
         return channel, None
     to_account = [h for h in history if h.account_idx is not None]
     last = to_account[-1] if to_account else None
-    broken = (last is not None and last.state in FAILED_STATES
+    # a contested failure (the bank also said paid) re-routes nobody until it is resolved
+    broken = (last is not None and last.state in FAILED_STATES and not last.contested
               and last.reason_code in ACCOUNT_PROBLEMS and last.account_idx == account_idx)
     if not broken:
         return channel, None
@@ -299,10 +300,14 @@ def _plan_with_history(ctx: BuildContext, person: tuple[Any, ...],
 
 
 def _carried(ctx: BuildContext, history: list[Row[Any]]) -> tuple[tuple[int, int], ...]:
-    """Return (instruction id, amount) of the earlier failures whose arrears are paid now."""
+    """Return (instruction id, amount) of the earlier failures whose arrears are paid now.
+
+    A contested failure carries nothing: the bank's answers disagree, and paying arrears on
+    it could pay the person twice; it waits for an auditor.
+    """
     rule = ARREARS_RULES[ctx.programme.code]
     return tuple((h.id, h.amount) for h in history
-                 if h.carried is None and h.state in FAILED_STATES
+                 if h.carried is None and h.state in FAILED_STATES and not h.contested
                  and h.reason_code in rule.eligible_reasons
                  and months_between(h.period, ctx.period) <= rule.max_months_back)
 

@@ -26,7 +26,12 @@ from disburse.users import User
 from tests.integration.test_outbox import make_batch
 
 BIDV, VCB = "970418", "970436"
-RETURN_XML = b"<Document><CstmrPmtStsRpt>status report</CstmrPmtStsRpt></Document>\n"
+RETURN_XML = (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.12">'
+              b"<CstmrPmtStsRpt><GrpHdr><MsgId>R1</MsgId>"
+              b"<CreDtTm>2026-11-24T16:05:00+07:00</CreDtTm></GrpHdr><OrgnlGrpInfAndSts>"
+              b"<OrgnlMsgId>NOT-OURS-1</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId>"
+              b"<GrpSts>ACCP</GrpSts></OrgnlGrpInfAndSts></CstmrPmtStsRpt></Document>\n")
+EMPTY_XML = b"<Document><CstmrPmtStsRpt>status report</CstmrPmtStsRpt></Document>\n"
 
 
 @dataclass
@@ -168,10 +173,9 @@ def test_valid_return_is_received_and_stored_unchanged(app: Flask, client: Flask
     assert (body["state"], body["signature_valid"], body["bank_bin"]) == (
         "received", True, BIDV)
     # Taken in through the one intake path: applied at once, with its reconciliation counts
-    # (this status report has no transaction, so only its parse error is queued).
+    # (a whole-file status for a MsgId this service never sent: queued for an auditor).
     assert (body["outcome"], body["signature"]) == ("applied", "valid")
-    assert body["reconciliation"]["records"] == 0
-    assert body["reconciliation"]["parse_errors"] == body["reconciliation"]["exceptions"] == 1
+    assert body["reconciliation"]["records"] == body["reconciliation"]["exceptions"] == 1
     (row,) = stored_rows(app)
     sha = hashlib.sha256(RETURN_XML).hexdigest()
     expected_path = services(app).settings.data_dir / "returns" / BIDV / sha
@@ -214,6 +218,19 @@ def test_same_return_twice_is_a_duplicate_and_changes_nothing(app: Flask,
     # The other bank sending the same bytes is its own file, not a duplicate of ours.
     other = upload(client, world.tokens[VCB], RETURN_XML, world.bank_keys[VCB].sign(RETURN_XML))
     assert (other.status_code, other.get_json()["state"]) == (201, "received")
+
+
+def test_a_signed_file_with_no_record_is_refused_with_422(app: Flask, client: FlaskClient,
+                                                         world) -> None:
+    response = upload(client, world.tokens[BIDV], EMPTY_XML,
+                      world.bank_keys[BIDV].sign(EMPTY_XML))
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert (body["outcome"], body["state"]) == ("refused", "refused")
+    assert "no record" in body["detail"]
+    (row,) = stored_rows(app)  # recorded with its reason, never applied
+    assert row.state == "refused" and row.reason
 
 
 def test_upload_without_a_file_is_422(client: FlaskClient, world) -> None:

@@ -290,7 +290,7 @@ def test_full_flow_reconciles_against_the_answer_key(
                                .where(Instruction.channel == "cash")).tuples().all()
     assert post_office_pays_everyone(svc.settings, list(cash), post_key) >= 1
     second = {s["name"]: s for s in nightly(run)["steps"]}
-    assert second["fetch_returns"]["counts"]["applied"] == 1
+    assert second["fetch_returns"]["counts"]["applied"] == 1, json.dumps(second["fetch_returns"])
 
     # Night 3 finds nothing left to do.
     third = nightly(run)

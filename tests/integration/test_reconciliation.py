@@ -24,7 +24,7 @@ from flask.cli import ScriptInfo
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from bank_adapters.models import Bank, ReceivedReturnFile, ReturnSource
+from bank_adapters.models import Bank, ReceivedReturnFile, ReturnSource, Submission
 from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
 from disburse.app import services
 from disburse.audit import AuditEntry
@@ -211,6 +211,9 @@ def build_world(session: Session, tmp_path: Path, size: int = 6) -> World:
                                size=1, nb_of_txs=size, ctrl_sum=size * AMOUNT,
                                batch_hash="1" * 64, key_id="k1")
     session.add(payment_file)
+    session.flush()
+    session.add(Submission(payment_file_id=payment_file.id, batch_id=batch.id, route="vcb",
+                           msg_id=MSG_ID, state="accepted"))
     people: dict[int, int] = {}
     instructions: dict[int, int] = {}
     for n in range(1, size + 1):
@@ -393,12 +396,19 @@ def test_unknown_end_to_end_id_and_amount_mismatch_are_queued(world: World) -> N
     assert listing["items"][0]["end_to_end_id"] == e2e(2)
 
 
-def test_a_settlement_after_a_rejection_is_queued_whatever_the_order(world: World) -> None:
-    world.send(pain002([(1, "ACSC", None, AMOUNT)]))
-    world.send(pain002([(1, "RJCT", "AC01", AMOUNT)], report_id="VCB-STS-2"), name="b.xml")
-    assert world.state(1) == "rejected"
+@pytest.mark.parametrize("first_rejected", [False, True])
+def test_a_settlement_and_a_rejection_leave_the_payment_paid_and_held(
+        world: World, first_rejected: bool) -> None:
+    files = [pain002([(1, "ACSC", None, AMOUNT)]),
+             pain002([(1, "RJCT", "AC01", AMOUNT)], report_id="VCB-STS-2")]
+    for index, data in enumerate(reversed(files) if first_rejected else files):
+        world.send(data, name=f"{index}.xml")
+    assert world.state(1) == "paid"  # the bank confirmed the money: paid is final
+    assert world.instruction(1).contested
     assert world.exception_kinds() == Counter({"settled_after_rejection": 1})
-    assert [e[1] for e in world.events(1)] == ["paid", "rejected"]
+    assert world.events(1)[-1][1] == "paid"
+    assert not any(flag.startswith("account_problem") for flag in world.person(1).review_flags
+                   ) or first_rejected  # a held instruction flags no account afterwards
 
 
 def test_batch_moves_to_partially_settled_then_settled_then_closed(world: World) -> None:

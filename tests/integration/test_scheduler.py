@@ -55,7 +55,12 @@ if "scheduler" not in cli.commands:
 
 VCB = "970436"
 PASSWORD = "mật khẩu đủ dài 123"
-RETURN_XML = b"<Document><CstmrPmtStsRpt>status report</CstmrPmtStsRpt></Document>\n"
+# A whole-file status for a MsgId never sent here: one record, queued for an auditor.
+RETURN_XML = (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.12">'
+              b"<CstmrPmtStsRpt><GrpHdr><MsgId>R1</MsgId>"
+              b"<CreDtTm>2026-11-24T16:05:00+07:00</CreDtTm></GrpHdr><OrgnlGrpInfAndSts>"
+              b"<OrgnlMsgId>NOT-OURS-1</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId>"
+              b"<GrpSts>ACCP</GrpSts></OrgnlGrpInfAndSts></CstmrPmtStsRpt></Document>\n")
 
 
 @dataclass
@@ -155,7 +160,8 @@ def test_a_failing_step_is_recorded_and_the_others_still_run(world: World) -> No
     svc = world.svc
     report = run_nightly(svc, registry_factory=lambda: registry(up=False))
     steps = {s.name: s for s in report.steps}
-    assert [s.name for s in report.steps] == ["reverify", "batches", "deliver", "fetch_returns"]
+    assert [s.name for s in report.steps] == ["reverify", "batches", "deliver", "fetch_returns",
+                                              "audit_checkpoint"]
     assert not report.ok
     # The registry was down for everyone: the step failed and kept nothing.
     assert not steps["reverify"].ok
@@ -192,12 +198,13 @@ def test_cli_exit_status_is_1_when_a_step_failed(world: World, run_cli: CliRun) 
     body = json.loads(result.stdout)
     assert body["ok"] is False
     assert {s["name"]: s["ok"] for s in body["steps"]} == {
-        "reverify": False, "batches": False, "deliver": True, "fetch_returns": True}
+        "reverify": False, "batches": False, "deliver": True, "fetch_returns": True,
+        "audit_checkpoint": True}
 
 
 def test_a_quarantined_return_is_taken_in_through_the_same_path(world: World) -> None:
     inbox = exchange_root(world.svc.settings.data_dir, VCB) / "inbox"
-    tampered = RETURN_XML.replace(b"status", b"statuz")
+    tampered = RETURN_XML.replace(b"NOT-OURS", b"NOT-OURZ")
     write_atomically(inbox / "status-2.xml.sig", world.bank_key.sign(RETURN_XML))
     write_atomically(inbox / "status-2.xml", tampered)
     report = run_nightly(world.svc, registry_factory=lambda: registry(up=True))
@@ -216,13 +223,13 @@ def test_second_run_right_after_changes_nothing(world: World) -> None:
     first = run_nightly(svc, registry_factory=lambda: registry(up=True))
     assert first.ok, [s.problems for s in first.steps]
     assert {s.name: s.changed for s in first.steps} == {
-        "reverify": 2, "batches": 1, "deliver": 1, "fetch_returns": 1}
+        "reverify": 2, "batches": 1, "deliver": 1, "fetch_returns": 1, "audit_checkpoint": 0}
     before = snapshot(svc)
     second = run_nightly(svc, registry_factory=lambda: registry(up=True))
     assert second.ok
     assert second.changed == 0
     assert {s.name: s.changed for s in second.steps} == {
-        "reverify": 0, "batches": 0, "deliver": 0, "fetch_returns": 0}
+        "reverify": 0, "batches": 0, "deliver": 0, "fetch_returns": 0, "audit_checkpoint": 0}
     assert second.steps[0].counts["checked"] == 0
     assert snapshot(svc) == before  # not even an audit entry
 
