@@ -303,6 +303,21 @@ def test_arrears_are_carried_once_and_account_problems_go_to_cash(world: World) 
     assert (still_broken.channel, still_broken.rerouted_from) == ("cash", "bank")
 
 
+def test_a_contested_failure_carries_no_arrears_and_reroutes_nobody(world: World) -> None:
+    october = world.build("2026-10")
+    fail(world, october.batch_id, {1: ("rejected", "AC04"), 2: ("returned", "AM04")})
+    # the bank also said person 1 and 2 were paid: held until an auditor resolves it
+    world.session.execute(update(Instruction).where(
+        Instruction.batch_id == october.batch_id,
+        Instruction.beneficiary_id.in_([world.ids[1], world.ids[2]])).values(contested=True))
+    november = world.build("2026-11")
+    for serial in (1, 2):
+        held = world.of(november.batch_id, serial)
+        assert (held.channel, held.rerouted_from, held.arrears_amount) == ("bank", None, 0)
+    assert november.arrears_total == 0
+    assert world.session.execute(select(ArrearsCarry)).first() is None
+
+
 def test_a_corrected_account_is_used_again(world: World) -> None:
     october = world.build("2026-10")
     fail(world, october.batch_id, {1: ("rejected", "AC01")})
