@@ -8,6 +8,7 @@ from sqlalchemy import select
 from disburse import audit
 from disburse.app import request_session, services
 from disburse.errors import NotFound
+from disburse.keyring import Keyring
 
 
 def test_health(app: Flask) -> None:
@@ -37,6 +38,7 @@ def _app_with_probe(app: Flask) -> Flask:
         return {"ok": mode}
 
     app.register_blueprint(probe)
+    Keyring.init(services(app).settings.key_dir)  # the audit trail is keyed with the keyring
     return app
 
 

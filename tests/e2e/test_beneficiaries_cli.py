@@ -145,11 +145,12 @@ def test_rejected_file_exits_1_with_row_errors_and_no_traceback(env: dict[str, s
 def test_actor_without_the_preparer_role_is_refused(env: dict[str, str],
                                                     tmp_path: Path) -> None:
     path = write_csv(tmp_path / "l.csv", [list_row(1)])
-    for actor, message in (("an", "user 'an' has role auditor, this needs preparer"),
-                           ("nobody", "no user named 'nobody'")):
+    for actor, status, message in (
+            ("an", 1, "user 'an' has role auditor, this needs preparer"),
+            ("nobody", 2, "Invalid value for '--actor': no user named 'nobody'")):
         result = run(env, "beneficiaries", "import", str(path), "--program", "pension",
                      "--actor", actor)
-        assert result.returncode == 1, (actor, result.stdout)
+        assert result.returncode == status, (actor, result.stdout)
         assert "Traceback" not in result.stdout + result.stderr
         assert message in result.stderr
     assert beneficiary_count(env) == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from disburse import signing
+from disburse import signing, users
 from disburse.db import make_engine
 from disburse.keyring import Keyring
 from disburse.signing_keys import ensure_signing_keys
@@ -73,6 +73,9 @@ def written(env: dict[str, str]) -> tuple[Path, int]:
     engine = make_engine(env["DISBURSE_DATABASE_URL"])
     with Session(engine) as session, session.begin():
         batch_id = build_batch(session, keyring, SPECS).id
+        # --actor names an existing user
+        users.add_user(session, "lan", users.Role.PREPARER, "mật khẩu đủ dài 123",
+                       actor="system:cli")
     engine.dispose()
     out = key_dir.parent / "files"
     done = run(env, "batch", "files", str(batch_id), "--out", str(out), "--actor", "lan")

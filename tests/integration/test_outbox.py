@@ -474,6 +474,7 @@ def test_cli_batch_send_then_outbox_list_and_deliver(app, run_cli, key) -> None:
     from bank_adapters.outbox import payment_files_root
     from disburse.app import services
     from disburse.cli import cli
+    from disburse.keyring import Keyring
     from disburse.users import Role, add_user
 
     # Until the lead wires them into disburse/cli.py (see the report).
@@ -484,6 +485,7 @@ def test_cli_batch_send_then_outbox_list_and_deliver(app, run_cli, key) -> None:
     if "outbox" not in cli.commands:
         cli.add_command(outbox_group)
     svc = services(app)
+    Keyring.init(svc.settings.key_dir)  # the audit trail is keyed with the keyring
     with unit_of_work(svc.session_factory) as session:
         add_user(session, "lan", Role.PREPARER, "correct horse battery", actor="admin")
         batch, files = make_batch(session, payment_files_root(svc.settings.data_dir), key,
