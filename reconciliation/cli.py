@@ -47,9 +47,14 @@ def import_command(file: Path, bank_bin: str | None, signature_file: Path | None
                    as_json: bool) -> None:
     """Import a return file; exit 1 when it is quarantined (bad or missing signature) or
     refused whole (no record in it, or more records than the payments sent to the bank)."""
+    svc = services()
+    size = file.stat().st_size
+    if size > svc.settings.max_upload_bytes:  # the web's request limit, here too
+        raise ValidationFailed(
+            f"{file.name}: the file is {size / 2**20:,.1f} MiB; the upload limit is "
+            f"{svc.settings.max_upload_mb} MiB (setting DISBURSE_MAX_UPLOAD_MB)")
     sig_path = signature_file or file.with_name(file.name + ".sig")
     signature = sig_path.read_bytes() if sig_path.is_file() else None
-    svc = services()
     with unit_of_work(svc.session_factory, write=True) as session:
         # the same intake path as the bank API upload and the scheduler's fetch
         report = take_in_return_file(

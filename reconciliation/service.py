@@ -55,6 +55,9 @@ QUARANTINE_FILE_LIMIT = 8 * 1024 * 1024
 QUARANTINE_QUOTA = 64 * 1024 * 1024
 #: Records a return file may hold beyond what the payments sent to its bank could give.
 UNRELATED_RECORDS = 16
+#: Bytes a return file may spend on each record it may hold (a verbose camt.053 entry with
+#: remittance details stays well under this).
+BYTES_PER_RECORD = 4096
 #: Submission states in which a payment file may have reached the bank (it can answer it).
 _REACHED = (SubmissionState.SENDING.value, SubmissionState.ACCEPTED.value,
             SubmissionState.UNKNOWN.value)
@@ -261,9 +264,12 @@ def import_return_file(
                                           "but not applied"
                                           + ("" if keep else " (its bytes were not kept: "
                                              "the bank's quarantine is full)"), **base)
-    records, errors = parse_return_file(data, file_name,
-                                        tabular_profile=tabular_profile(bank.profile or {}))
-    refusal = _refusal(session, bank, records, errors)
+    limit = _record_limit(session, bank)
+    refusal = limit.refuse_size(len(data))
+    if refusal is None:
+        records, errors = parse_return_file(data, file_name,
+                                            tabular_profile=tabular_profile(bank.profile or {}))
+        refusal = limit.refuse_records(records, errors)
     if refusal is not None:
         return _refuse(session, row, base, refusal, actor=actor)
     outcome = reconcile_records(session, keyring, row, records, errors, actor=actor,
@@ -310,25 +316,51 @@ def answerable_payments(session: Session, bank: Bank) -> tuple[int, int]:
     return int(payments), int(files)
 
 
-def _refusal(session: Session, bank: Bank, records: Sequence[ReturnRecord],
-             errors: Sequence[ParseError]) -> str | None:
-    """Why a signed file is refused whole, or None when it may be applied.
+@dataclass(frozen=True)
+class _RecordLimit:
+    """What a signed return file from one bank may hold: the payments it can answer.
 
-    A file that gives no record at all (an unknown format, an empty or unreadable file) is
-    refused, and so is one with more records than the payments it can answer could give:
-    each payment can have at most a status, a booking and a return in one file, plus a
+    Each payment can have at most a status, a booking and a return in one file, plus a
     whole-file status per payment file, and a statement may carry a few bookings of its own
-    (the funding credit, fees): :data:`UNRELATED_RECORDS`.
+    (the funding credit, fees): :data:`UNRELATED_RECORDS`. A file larger than
+    :data:`BYTES_PER_RECORD` per allowed record is refused before it is parsed.
     """
-    if not records:
-        first = errors[0].reason if errors else "the file holds no record"
-        return f"no record could be read: {first}"
-    payments, files = answerable_payments(session, bank)
-    limit = 3 * payments + 2 * files + UNRELATED_RECORDS
-    if len(records) > limit:
-        return (f"{len(records)} records, more than the {payments} payments in {files} files "
-                f"sent to this bank could give (at most {limit}); nothing was applied")
-    return None
+
+    payments: int
+    files: int
+
+    @property
+    def records(self) -> int:
+        """The most records the file may hold."""
+        return 3 * self.payments + 2 * self.files + UNRELATED_RECORDS
+
+    def refuse_size(self, size: int) -> str | None:
+        """Why a file of ``size`` bytes is refused unread, or None."""
+        most = self.records * BYTES_PER_RECORD + 1024 * 1024
+        if size <= most:
+            return None
+        return (f"{size} bytes, more than the {self.payments} payments in {self.files} files "
+                f"sent to this bank could need (at most {most} bytes); nothing was read")
+
+    def refuse_records(self, records: Sequence[ReturnRecord], errors: Sequence[ParseError]
+                       ) -> str | None:
+        """Why a parsed file is refused whole, or None when it may be applied.
+
+        A file that gives no record at all (an unknown format, an empty or unreadable file)
+        is refused, and so is one with more records than :attr:`records`.
+        """
+        if not records:
+            first = errors[0].reason if errors else "the file holds no record"
+            return f"no record could be read: {first}"
+        if len(records) > self.records:
+            return (f"{len(records)} records, more than the {self.payments} payments in "
+                    f"{self.files} files sent to this bank could give (at most "
+                    f"{self.records}); nothing was applied")
+        return None
+
+
+def _record_limit(session: Session, bank: Bank) -> _RecordLimit:
+    return _RecordLimit(*answerable_payments(session, bank))
 
 
 def _refuse(session: Session, row: ReceivedReturnFile, base: dict[str, Any], reason: str, *,
