@@ -26,19 +26,19 @@ pytestmark = pytest.mark.e2e
 __all__ = ["env"]  # the installation fixture, shared with the hostile-list tests
 
 BANK_BIN = "970436"
-RECORD = ("<TxInfAndSts><OrgnlEndToEndId>PEN01202611000000000001</OrgnlEndToEndId>"
-          "<TxSts>RJCT</TxSts><StsRsnInf><Rsn><Cd>AC04</Cd></Rsn></StsRsnInf>"
-          "</TxInfAndSts>\n").encode()
+RECORD = (b"<TxInfAndSts><OrgnlEndToEndId>PEN01202611000000000001</OrgnlEndToEndId>"
+          b"<TxSts>RJCT</TxSts><StsRsnInf><Rsn><Cd>AC04</Cd></Rsn></StsRsnInf>"
+          b"</TxInfAndSts>\n")
 
 
 def write_repeated_pain002(path: Path, size: int) -> bytes:
     """A pain.002 of one rejection repeated until the file is ``size`` bytes; its bytes."""
-    head = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.12"><CstmrPmtStsRpt>'
-            "<GrpHdr><MsgId>FLOOD</MsgId><CreDtTm>2026-11-24T16:05:00+07:00</CreDtTm></GrpHdr>"
-            "<OrgnlGrpInfAndSts><OrgnlMsgId>HN-PEN-202611-0001</OrgnlMsgId>"
-            "<OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>"
-            "<OrgnlPmtInfAndSts><OrgnlPmtInfId>P1</OrgnlPmtInfId>\n").encode()
+    head = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.12"><CstmrPmtStsRpt>'
+            b"<GrpHdr><MsgId>FLOOD</MsgId><CreDtTm>2026-11-24T16:05:00+07:00</CreDtTm></GrpHdr>"
+            b"<OrgnlGrpInfAndSts><OrgnlMsgId>HN-PEN-202611-0001</OrgnlMsgId>"
+            b"<OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>"
+            b"<OrgnlPmtInfAndSts><OrgnlPmtInfId>P1</OrgnlPmtInfId>\n")
     tail = b"</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n"
     data = head + RECORD * ((size - len(head) - len(tail)) // len(RECORD)) + tail
     path.write_bytes(data)
@@ -88,7 +88,7 @@ def test_a_signed_flood_of_repeated_records_is_refused_whole(
 
 def test_a_return_file_over_the_upload_limit_is_refused_unread(
         tmp_path: Path, installation: tuple[dict[str, str], Ed25519PrivateKey]) -> None:
-    env, key = installation
+    env, _key = installation
     path = tmp_path / "big.xml"
     write_repeated_pain002(path, 2 * 1024 * 1024)
     outcome = run_capped({**env, "DISBURSE_MAX_UPLOAD_MB": "1"}, tmp_path, "returns", "import",
