@@ -180,15 +180,15 @@ _WRONG_CREDENTIALS = "wrong user name or password"
 
 
 @cache
-def _dummy_hash() -> str:
-    # made once per process with the live parameters, so it costs what a real hash costs
-    return _hasher.hash(os.urandom(24).hex())
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # made once per hasher with its parameters, so checking it costs what a real check costs
+    return hasher.hash(os.urandom(24).hex())
 
 
 def _password_matches(password_hash: str | None, password: str) -> bool:
     """Check ``password``; with no user, against the dummy hash (always False)."""
     try:
-        _hasher.verify(password_hash or _dummy_hash(), password)
+        _hasher.verify(password_hash or _dummy_hash(_hasher), password)
     except (VerificationError, InvalidHashError):
         return False
     return password_hash is not None

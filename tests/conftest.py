@@ -116,6 +116,10 @@ def settings(tmp_path: Path, fresh_database_url: str) -> Settings:
 def app(settings: Settings) -> Iterator[Flask]:
     """A migrated application on its own database."""
     application = create_app(settings)
+    # In-process apps key the audit chain with the test key, like bare sessions, so tests need
+    # no keyring unless they use one; the e2e tests run the real wiring (the keyring's key).
+    application.extensions["disburse"].session_factory.configure(
+        info={audit.KEY_SOURCE: audit.fixed_key_source(TEST_AUDIT_KEY)})
     migrate(application.extensions["disburse"].engine)
     yield application
     application.extensions["disburse"].engine.dispose()

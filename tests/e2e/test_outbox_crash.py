@@ -41,8 +41,11 @@ import sys
 from pathlib import Path
 from bank_adapters.http_api import HttpApiAdapter, HttpBankConfig
 from bank_adapters.outbox import deliver_pending
+from disburse import audit
 from disburse.db import make_engine, make_session_factory
 
+# the parent's test key (tests/conftest.py): this child writes to the same audit chain
+audit.set_default_key_source(audit.fixed_key_source(b"disburse test audit chain key 32"))
 url, files_root, base_url, token = sys.argv[1:5]
 adapter = HttpApiAdapter(HttpBankConfig(base_url=base_url, bank_bin="970418", token=token))
 report = deliver_pending(make_session_factory(make_engine(url)), {"bidv": adapter},
