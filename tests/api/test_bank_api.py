@@ -251,7 +251,7 @@ def test_cli_registers_a_bank_and_prints_a_working_token_once(app: Flask, client
     pem.write_bytes(signing.public_key_pem(signing.generate_ed25519().public_key()))
     added = run_cli("banks", "add", "--bin", "970418", "--name", "BIDV", "--route", "bidv",
                     "--public-key", str(pem), "--profile", '{"read_timeout": 10}',
-                    "--api-url", "https://bank.invalid", "--actor", "admin")
+                    "--api-url", "https://bank.invalid")
     assert added.exit_code == 0, added.output
     bad_route = run_cli("banks", "add", "--bin", "970419", "--name", "X", "--route", "nowhere",
                         "--public-key", str(pem))
