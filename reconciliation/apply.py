@@ -217,8 +217,8 @@ def reconcile_records(
     written = _write_events(session, views, applies, ids, actor=actor)
     outcome.events = len(written)
     outcome.state_changes = dict(Counter(f"{e['from_state']}->{e['to_state']}" for e in written))
-    held = _hold_contested(session, raised)
-    apply_consequences(session, _verdicts_of_new(new, applies, held), actor=actor)
+    _hold_contested(session, raised)
+    apply_consequences(session, _verdicts_of_new(new, applies, raised), actor=actor)
     outcome.batches = settle_batches(session, {v.instruction_id for v in views}, actor=actor)
     queue.flush()
     outcome.exceptions = queue.added
@@ -292,24 +292,27 @@ def _rematch(session: Session, keyring: Keyring, queue: _Queue,
 
 
 def _verdicts_of_new(new: Sequence[tuple[str, ReturnRecord]], applies: Sequence[Apply],
-                     held: set[int]) -> list[dict[str, Any]]:
+                     raised: Sequence[MatchException]) -> list[dict[str, Any]]:
     """What the new records say about the instructions they matched, for the consequences.
 
-    Each record acts once, when it first arrives, whether it moved the state or not (a
-    second rejection with another code): what the bank says about the account or the person
-    is true either way. So beneficiaries end the same whatever the order of the files, and
-    old records never act twice. An instruction whose answers contradict each other is
-    held: its records flag no account until an auditor has looked (a deceased report still
-    suspends the person, which can only stop payments).
+    Each record acts once, when it first arrives, whether it moved the state or contradicts
+    another answer (a rejection beside a settlement, a return after a rejection): what the
+    bank says about the account or the person is true either way. So beneficiaries end the
+    same whatever the order of the files, and old records never act twice. What a
+    contradiction holds back is the money: arrears and re-routing (see
+    :func:`_hold_contested`).
     """
     new_keys = {key for key, _ in new}
-    return [{"instruction_id": a.instruction_id, "to_state": a.new_state.value,
-             "reason_code": a.reason_code, "held": a.instruction_id in held}
-            for a in applies if a.record_key in new_keys]
+    verdicts = [{"instruction_id": a.instruction_id, "to_state": a.new_state.value,
+                 "reason_code": a.reason_code} for a in applies if a.record_key in new_keys]
+    verdicts += [{"instruction_id": e.candidate_ids[0], "to_state": e.record.status.value,
+                  "reason_code": e.record.reason_code} for e in raised
+                 if e.record_key in new_keys and e.kind in CONTESTING]
+    return verdicts
 
 
-def _hold_contested(session: Session, raised: Sequence[MatchException]) -> set[int]:
-    """Mark the instructions of contesting exceptions as held; return every held one touched.
+def _hold_contested(session: Session, raised: Sequence[MatchException]) -> None:
+    """Mark the instructions of contesting exceptions as held.
 
     The flag stops arrears and re-routing in the next batch (see ``batches.plan``) and is
     lifted when the auditor resolves the last contesting exception of the instruction.
@@ -318,7 +321,6 @@ def _hold_contested(session: Session, raised: Sequence[MatchException]) -> set[i
     for chunk in _chunks(ids):
         session.execute(update(Instruction).where(Instruction.id.in_(chunk))
                         .values(contested=True).execution_options(synchronize_session=False))
-    return set(ids)
 
 
 def _where(record: ReturnRecord) -> dict[str, Any]:

@@ -44,10 +44,8 @@ def apply_consequences(session: Session, events: Sequence[dict[str, Any]], *, ac
     Args:
         session: The caller's session.
         events: What new records said (dicts with ``instruction_id``, ``to_state`` and
-            ``reason_code``, and ``held`` when the bank's answers for the instruction
-            contradict each other); only rejected/returned with a reason code act, and a
-            held one flags no account. Acting twice on the same person and code changes
-            nothing.
+            ``reason_code``); only rejected/returned with a reason code act. Acting twice
+            on the same person and code changes nothing.
         actor: Who is applying the returns.
     """
     failed = [e for e in events if e["to_state"] in FAILED and e["reason_code"]]
@@ -62,7 +60,7 @@ def apply_consequences(session: Session, events: Sequence[dict[str, Any]], *, ac
             continue
         person = session.execute(select(Beneficiary).where(
             Beneficiary.id == owners[event["instruction_id"]]).with_for_update()).scalar_one()
-        if info.consequence is ConsequenceClass.ACCOUNT_PROBLEM and not event.get("held"):
+        if info.consequence is ConsequenceClass.ACCOUNT_PROBLEM:
             _flag_account(session, person, info.code, event["instruction_id"], actor)
         elif info.consequence is ConsequenceClass.DECEASED:
             _suspend_deceased(session, person, event["instruction_id"], actor)

@@ -164,6 +164,16 @@ TRANSITIONS: dict[tuple[InstructionState, ReturnStatus], InstructionState | Exce
     (_I.CANCELLED, _S.REJECTED): _I.CANCELLED,
     (_I.CANCELLED, _S.RETURNED): _E.RECORD_FOR_CANCELLED_INSTRUCTION,
 }
+#: Answers that contradict each other whatever their order: when an instruction has records
+#: of both statuses, every record of the second status raises the exception (a settlement and
+#: a rejection; a rejection and a return of money). The replay through :data:`TRANSITIONS`
+#: raises them where it meets them; this rule also names the pairs a later record steps
+#: around (a settlement replayed first lets a return follow a rejection unseen), so the queue
+#: does not depend on the order the files came in.
+PAIR_CONFLICTS: dict[tuple[ReturnStatus, ReturnStatus], ExceptionKind] = {
+    (_S.SETTLED, _S.REJECTED): _E.SETTLED_AFTER_REJECTION,
+    (_S.REJECTED, _S.RETURNED): _E.RETURNED_AFTER_REJECTION,
+}
 DEFAULT_DATE_WINDOW_DAYS = 3
 # The same encoder ``json.dumps(parts, ensure_ascii=False)`` builds on every call, built once
 # (the output is byte-identical, so stored keys stay valid).

@@ -36,6 +36,7 @@ from reconciliation.match_model import (
     CONTESTING,
     DEFAULT_DATE_WINDOW_DAYS,
     OUT_OF_SCOPE,
+    PAIR_CONFLICTS,
     STATUS_PRECEDENCE,
     TRANSITIONS,
     Apply,
@@ -386,11 +387,28 @@ def _replay(view: InstructionView, queue: list[_Keyed], raised: list[MatchExcept
     if len(queue) > 1:
         queue.sort(key=lambda pair: (STATUS_PRECEDENCE[pair[1].status], pair[0]))
     state = view.current_state
+    start = len(raised)
     for key, record in queue:
         applied = _step(view, state, key, record, raised)
         if applied is not None:
             yield applied
             state = applied.new_state
+    _raise_pair_conflicts(view, queue, raised, start)
+
+
+def _raise_pair_conflicts(view: InstructionView, queue: list[_Keyed],
+                          raised: list[MatchException], start: int) -> None:
+    """Raise :data:`PAIR_CONFLICTS` the replay stepped around (see there), once per record."""
+    statuses = {record.status for _, record in queue}
+    done = {(e.kind, e.record_key) for e in raised[start:]}
+    for (first, later), kind in PAIR_CONFLICTS.items():
+        if first not in statuses or later not in statuses:
+            continue
+        for key, record in queue:
+            if record.status is later and (kind, key) not in done:
+                done.add((kind, key))
+                raised.append(MatchException(kind, key, record, (view.instruction_id,),
+                                             f"{later.value} record beside a {first.value} one"))
 
 
 def _step(view: InstructionView, state: InstructionState, key: str, record: ReturnRecord,

@@ -169,7 +169,7 @@ def test_a_rejection_after_settlement_keeps_paid_and_holds_the_person(banks: Ban
     banks.from_vcb(pain002([(1, "RJCT", "AC04", AMOUNT)], report_id="VCB-2"), name="b.xml")
     assert w.state(1) == "paid"
     assert w.instruction(1).contested
-    assert flags(w, 1) == []  # a contested rejection flags no account
+    assert flags(w, 1) == ["account_problem:AC04"]  # noted for staff; no money follows it
     [item] = list_exceptions(w.session)["items"]
     assert item["kind"] == "settled_after_rejection"
     resolve_exception(w.session, item["id"], actor="an", note="bank confirmed the credit")
