@@ -84,8 +84,9 @@ class ReturnFileState(StrEnum):
     """What became of a received return file."""
 
     RECEIVED = "received"  # signature valid; reconciliation may apply it
-    QUARANTINED = "quarantined"  # signature missing or invalid: stored, never applied
-    REFUSED = "refused"  # signed, but refused whole (e.g. more records than payments sent)
+    # never applied: the signature is missing or invalid, or a signed file was refused whole
+    # (no record in it, or more than the payments sent to the bank); ``reason`` says which
+    QUARANTINED = "quarantined"
     DUPLICATE = "duplicate"  # only reported to the sender; never stored as a second row
 
 

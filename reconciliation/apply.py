@@ -61,7 +61,9 @@ from reconciliation.models import (
     RecordDecision,
     ReturnRecordRow,
 )
+from reconciliation.parsers.camt import StatementHeader
 from reconciliation.records import ParseError, ReturnRecord, ReturnStatus, SourceFormat
+from reconciliation.statements import find_confirmations, record_statements
 
 _CHUNK = 5000
 # Core tables: bulk paths bypass the ORM (no per-row unit-of-work bookkeeping).
@@ -87,6 +89,8 @@ class ReconcileOutcome:
         records: records parsed from the file.
         stored: new distinct records stored.
         duplicates: records already known (from this file or an earlier one).
+        confirmed: records that confirm an earlier report of the same booking (a statement
+            entry repeating a notification, or the other way round).
         parse_errors: parts of the file that could not be read.
         events: instruction state changes written.
         exceptions: new exceptions queued (parse errors and duplicates included).
@@ -98,6 +102,7 @@ class ReconcileOutcome:
     records: int = 0
     stored: int = 0
     duplicates: int = 0
+    confirmed: int = 0
     parse_errors: int = 0
     events: int = 0
     exceptions: int = 0
@@ -108,7 +113,8 @@ class ReconcileOutcome:
     def summary(self) -> dict[str, Any]:
         """Return the counts for the audit trail."""
         return {"records": self.records, "stored": self.stored,
-                "duplicates": self.duplicates, "parse_errors": self.parse_errors,
+                "duplicates": self.duplicates, "confirmed": self.confirmed,
+                "parse_errors": self.parse_errors,
                 "events": self.events, "exceptions": self.exceptions,
                 "batches": {str(k): v for k, v in self.batches.items()}}
 
@@ -188,6 +194,7 @@ def reconcile_records(
     *,
     actor: str,
     date_window_days: int,
+    statements: Sequence[StatementHeader] = (),
 ) -> ReconcileOutcome:
     """Store, match and apply the records of one received file.
 
@@ -199,6 +206,7 @@ def reconcile_records(
         errors: The parse errors (each becomes a ``parse_error`` exception).
         actor: Written on events and on beneficiary changes.
         date_window_days: Window of the account + amount fallback.
+        statements: The file's camt.053 statements (their place in the bank's sequence).
 
     Returns:
         What was done.
@@ -212,6 +220,9 @@ def reconcile_records(
             "reason": error.reason, "code": error.code.value})
     signer = _Signer(return_file.bank_bin, _route_of(session, return_file.bank_bin))
     new, ids = _store(session, keyring, return_file.id, records, queue, outcome, signer.bin)
+    new = _set_aside_confirmations(session, queue, new, ids, signer.bin, outcome)
+    for gap in record_statements(session, signer.bin, return_file.id, statements):
+        queue.add(QueueKind.STATEMENT_SEQUENCE_GAP, None, (), gap)
     views, applies, raised = _rematch(session, keyring, queue, new, ids, signer=signer,
                                       date_window_days=date_window_days)
     written = _write_events(session, views, applies, ids, actor=actor)
@@ -309,6 +320,28 @@ def _verdicts_of_new(new: Sequence[tuple[str, ReturnRecord]], applies: Sequence[
                   "reason_code": e.record.reason_code} for e in raised
                  if e.record_key in new_keys and e.kind in CONTESTING]
     return verdicts
+
+
+def _set_aside_confirmations(session: Session, queue: _Queue,
+                             new: list[tuple[str, ReturnRecord]], ids: dict[str, int],
+                             signer: str, outcome: ReconcileOutcome
+                             ) -> list[tuple[str, ReturnRecord]]:
+    """Mark the new records that confirm (or contradict) an earlier report of the same
+    booking (see :mod:`reconciliation.statements`); return the others, to be matched."""
+    found = find_confirmations(session, new, signer, (ids[key] for key, _ in new))
+    if not found.confirmed and not found.mismatched:
+        return new
+    by_key = dict(new)
+    for key, (earlier_id, what) in sorted(found.mismatched.items()):
+        queue.add(QueueKind.STATEMENT_MISMATCH, ids[key], (), {
+            "message": f"disagrees with the earlier report of the same booking: {what}",
+            "earlier_record_id": earlier_id, **_where(by_key[key])})
+    decisions = [(RecordDecision.CONFIRMED.value, ids[key]) for key in sorted(found.confirmed)]
+    decisions += [(RecordDecision.REFUSED.value, ids[key]) for key in sorted(found.mismatched)]
+    _executemany(session, _RECORDS, ("decision",), decisions, key=("id",))
+    outcome.confirmed = len(found.confirmed)
+    return [(key, r) for key, r in new
+            if key not in found.confirmed and key not in found.mismatched]
 
 
 def _hold_contested(session: Session, raised: Sequence[MatchException]) -> None:
@@ -630,7 +663,7 @@ def _stored_records(session: Session, keyring: Keyring, views: Sequence[Instruct
     msgs = sorted({v.msg_id for v in views if v.msg_id})
     connection = session.connection()
     rows: dict[int, Row[Any]] = {}
-    usable = r.decision != RecordDecision.REFUSED.value
+    usable = r.decision.not_in([RecordDecision.REFUSED.value, RecordDecision.CONFIRMED.value])
     for chunk in _chunks(e2e):
         rows.update((row.id, row) for row in connection.execute(
             select(*_STORED_COLUMNS).where(r.end_to_end_id.in_(chunk), usable)))

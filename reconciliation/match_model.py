@@ -192,9 +192,11 @@ _ACCOUNT_NOISE = str.maketrans("", "", " .-")
 def record_key(record: ReturnRecord, signer: str | None = None) -> str:
     """The content key of a record: equal keys mean the same bank statement about a payment.
 
-    Built from EndToEndId, MsgId, status, amount, bank reference, booking date, account,
-    reason code and group status, and from the signing bank when given; not from the file
-    it came in, so the same line in a re-sent file is a duplicate. With the signer in the
+    Built from the format, EndToEndId, MsgId, status, amount, bank reference, booking date,
+    account, reason code and group status, and from the signing bank when given; not from
+    the file it came in, so the same line in a re-sent file is a duplicate, while the same
+    booking in a statement and in a notification are two reports (see
+    :mod:`reconciliation.statements`). With the signer in the
     key, another bank's copy of a record (refused: it may not touch the payment) can never
     make the real bank's record look like a duplicate.
 
@@ -205,7 +207,8 @@ def record_key(record: ReturnRecord, signer: str | None = None) -> str:
     Returns:
         A 64-character hex digest, stable across runs (fit for a UNIQUE column).
     """
-    parts = [record.end_to_end_id, record.msg_id, record.status.value, record.amount,
+    parts = [record.source_format.value, record.end_to_end_id, record.msg_id,
+             record.status.value, record.amount,
              record.bank_reference,
              record.booking_date.isoformat() if record.booking_date else None,
              record.account, record.reason_code,

@@ -34,6 +34,9 @@ class RecordDecision(StrEnum):
     # it may not touch any payment (another bank's, or one never sent): queued, and never
     # read again when the instruction's records are matched
     REFUSED = "refused"
+    # a statement entry confirming a notification of the same booking (or the other way
+    # round): kept as evidence, never matched again
+    CONFIRMED = "confirmed"
 
 
 class ExceptionState(StrEnum):
@@ -63,6 +66,11 @@ class QueueKind(StrEnum):
     RECORD_FOR_UNSENT_INSTRUCTION = ExceptionKind.RECORD_FOR_UNSENT_INSTRUCTION.value
     MSG_ID_MISMATCH = ExceptionKind.MSG_ID_MISMATCH.value
     PARSE_ERROR = "parse_error"  # part of a file that could not be read as a record
+    # a statement entry and a notification with the same bank reference disagree (amount,
+    # date, direction or payment): the later one is not applied
+    STATEMENT_MISMATCH = "statement_mismatch"
+    # a bank statement whose sequence number skips one or more after the last one received
+    STATEMENT_SEQUENCE_GAP = "statement_sequence_gap"
 
 
 class ReturnRecordRow(Base):
@@ -133,9 +141,25 @@ class ReconciliationException(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class BankStatement(Base):
+    """One camt.053 statement received: whose account, which number in the bank's sequence."""
+
+    __tablename__ = "bank_statements"
+    __table_args__ = (Index("ix_bank_statements_sequence", "bank_bin", "account", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    return_file_id: Mapped[int] = mapped_column(ForeignKey("return_files.id"), index=True)
+    bank_bin: Mapped[str] = mapped_column(String(6))
+    account: Mapped[str] = mapped_column(String(70))
+    statement_id: Mapped[str] = mapped_column(String(35))
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 register_encrypted_column(ReturnRecordRow.__table__, "id", "account_enc", "account_number")  # type: ignore[arg-type]
 
 __all__ = [
+    "BankStatement",
     "ExceptionState",
     "InstructionEvent",
     "QueueKind",

@@ -43,6 +43,7 @@ from disburse.keyring import Keyring
 from disburse.signing import PublicKey, load_public_key_pem
 from reconciliation.apply import ReconcileOutcome, reconcile_records
 from reconciliation.matching import DEFAULT_DATE_WINDOW_DAYS
+from reconciliation.parsers.camt import StatementHeader
 from reconciliation.parsers.detect import parse_return_file
 from reconciliation.parsers.tabular import TabularProfile
 from reconciliation.records import ParseError, ReturnRecord, ReturnStatus
@@ -238,7 +239,10 @@ def import_return_file(
     base: dict[str, Any] = {"file_name": file_name, "bank_bin": bank_bin, "sha256": sha256,
                             "size": len(data), "signature": verdict}
     existing = _existing_file(session, bank_bin, sha256)
+    # only a file quarantined for its signature is released by a good one; a signed file
+    # refused whole stays refused
     if existing is not None and (existing.state != ReturnFileState.QUARANTINED.value
+                                 or existing.signature_valid
                                  or verdict is not SignatureCheck.VALID):
         return _duplicate(existing, base)
     valid = verdict is SignatureCheck.VALID
@@ -267,13 +271,15 @@ def import_return_file(
     limit = _record_limit(session, bank)
     refusal = limit.refuse_size(len(data))
     if refusal is None:
+        statements: list[StatementHeader] = []
         records, errors = parse_return_file(data, file_name,
-                                            tabular_profile=tabular_profile(bank.profile or {}))
+                                            tabular_profile=tabular_profile(bank.profile or {}),
+                                            statements=statements)
         refusal = limit.refuse_records(records, errors)
     if refusal is not None:
         return _refuse(session, row, base, refusal, actor=actor)
     outcome = reconcile_records(session, keyring, row, records, errors, actor=actor,
-                                date_window_days=date_window_days)
+                                date_window_days=date_window_days, statements=statements)
     audit.record(session, actor=actor, action="returns.apply", object_type="return_file",
                  object_id=row.id, detail={**_audit_base(base), **outcome.summary()})
     return ReturnImportReport(outcome=ImportOutcome.APPLIED, return_file_id=row.id,
@@ -365,7 +371,7 @@ def _record_limit(session: Session, bank: Bank) -> _RecordLimit:
 
 def _refuse(session: Session, row: ReceivedReturnFile, base: dict[str, Any], reason: str, *,
             actor: str) -> ReturnImportReport:
-    row.state, row.reason = ReturnFileState.REFUSED.value, reason[:300]
+    row.state, row.reason = ReturnFileState.QUARANTINED.value, reason[:300]
     session.flush()
     audit.record(session, actor=actor, action="returns.refuse", object_type="return_file",
                  object_id=row.id, detail={**_audit_base(base), "reason": reason})

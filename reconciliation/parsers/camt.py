@@ -79,6 +79,11 @@ _BALANCE_SPEC = CompiledSpec({
     "Amt@": None,
     "CdtDbtInd": None,
 })
+#: What identifies a statement: its id, sequence numbers and the account it is for.
+_STATEMENT_SPEC = CompiledSpec({
+    "Id": None, "ElctrncSeqNb": None, "LglSeqNb": None,
+    "Acct": {"Id": {"IBAN": None, "Othr": {"Id": None}}},
+})
 _OPENING = ("OPBD", "PRCD")
 _CLOSING = ("CLBD",)
 _ROOTS = {"BkToCstmrDbtCdtNtfctn": SourceFormat.CAMT054, "BkToCstmrStmt": SourceFormat.CAMT053}
@@ -95,6 +100,23 @@ class _Statement:
     entries: int = 0
 
 
+@dataclass(frozen=True)
+class StatementHeader:
+    """Who a camt.053 statement is for and where it stands in the bank's sequence.
+
+    Attributes:
+        statement_id: The statement's ``Id``.
+        account: The account it covers (IBAN or other id), or ``""``.
+        sequence: ``ElctrncSeqNb`` (else ``LglSeqNb``) as a number, or None.
+        location: Where it is in the file, for messages.
+    """
+
+    statement_id: str
+    account: str
+    sequence: int | None
+    location: str
+
+
 @dataclass
 class _State:
     filename: str
@@ -109,6 +131,8 @@ class _State:
     records: list[ReturnRecord] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
     share: ValueSharer = field(default_factory=ValueSharer)
+    statements: list[StatementHeader] = field(default_factory=list)
+    header_taken: bool = False
 
 
 def parse_camt054(
@@ -140,16 +164,38 @@ def parse_camt053(
     Returns:
         ``(records, errors)``; an unbalanced statement adds an ``unbalanced`` error.
     """
-    return _parse(data, filename, SourceFormat.CAMT053, limits)
+    records, errors, _ = parse_camt053_statements(data, filename=filename, limits=limits)
+    return records, errors
+
+
+def parse_camt053_statements(
+    data: bytes | BinaryIO, *, filename: str, limits: XmlLimits = DEFAULT_LIMITS
+) -> tuple[list[ReturnRecord], list[ParseError], list[StatementHeader]]:
+    """:func:`parse_camt053`, also giving each statement's id, account and sequence number.
+
+    Args:
+        data: The file's bytes or a binary stream.
+        filename: The file's name, for error messages.
+        limits: Size and depth limits.
+
+    Returns:
+        ``(records, errors, statements)``.
+    """
+    state = _State(filename, "", SourceFormat.CAMT053)
+    records, errors = _parse(data, filename, SourceFormat.CAMT053, limits, state)
+    return records, errors, state.statements
 
 
 def _parse(
-    data: bytes | BinaryIO, filename: str, source_format: SourceFormat, limits: XmlLimits
+    data: bytes | BinaryIO, filename: str, source_format: SourceFormat, limits: XmlLimits,
+    state: _State | None = None,
 ) -> ParseResult:
     source = open_input(data, filename=filename, max_bytes=limits.max_bytes)
     if isinstance(source, ParseError):
         return [], [source]
-    state = _State(filename, source.sha256, source_format)
+    if state is None:
+        state = _State(filename, source.sha256, source_format)
+    state.sha256 = source.sha256
     try:
         with gc_paused():
             for _event, element in secure_iterparse(source.stream, tags=_TAGS, limits=limits):
@@ -174,6 +220,7 @@ def _on_root(state: _State, element: etree._Element) -> None:
 
 
 def _on_balance(state: _State, element: etree._Element) -> None:
+    _take_header(state, element.getparent())
     values = extract(element, _BALANCE_SPEC)
     release(element)
     kind = values.get("Tp/CdOrPrtry/Cd") or values.get("Tp/CdOrPrtry/Prtry", "")
@@ -197,6 +244,7 @@ def _on_transaction(state: _State, element: etree._Element) -> None:
         entry = element.getparent()
         entry = entry.getparent() if entry is not None else None
         state.entry = extract(entry, _ENTRY_SPEC) if entry is not None else {}
+        _take_header(state, entry.getparent() if entry is not None else None)
         state.entry_has_tx = True
     values = extract(element, _TX_SPEC)
     release(element)
@@ -204,6 +252,7 @@ def _on_transaction(state: _State, element: etree._Element) -> None:
 
 
 def _on_entry(state: _State, element: etree._Element) -> None:
+    _take_header(state, element.getparent())
     entry = state.entry if state.entry_has_tx and state.entry is not None else extract(
         element, _ENTRY_SPEC)
     had_tx = state.entry_has_tx
@@ -227,7 +276,24 @@ def _count_in_balance(state: _State, entry: dict[str, str], *, report: bool) -> 
                                            "Ntry/Amt", str(exc), _amount_code(exc)))
 
 
+def _take_header(state: _State, statement: etree._Element | None) -> None:
+    """Read a statement's id, account and sequence once, before its first balance or entry
+    is released (releasing an element frees the siblings before it)."""
+    if (statement is None or state.header_taken or state.source_format is not SourceFormat.CAMT053
+            or local_name(statement.tag) != "Stmt"):
+        return
+    state.header_taken = True
+    header = extract(statement, _STATEMENT_SPEC)
+    sequence = header.get("ElctrncSeqNb") or header.get("LglSeqNb") or ""
+    state.statements.append(StatementHeader(
+        header.get("Id", ""), header.get("Acct/Id/IBAN") or header.get("Acct/Id/Othr/Id") or "",
+        int(sequence) if sequence.isdigit() and len(sequence) < 19 else None,
+        f"Stmt[{state.statement_count + 1}]"))
+
+
 def _on_statement(state: _State, element: etree._Element) -> None:
+    _take_header(state, element)
+    state.header_taken = False
     release(element)
     state.statement_count += 1
     figures = state.statement

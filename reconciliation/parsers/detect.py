@@ -13,7 +13,11 @@ import io
 import re
 
 from reconciliation.parsers import DEFAULT_MAX_BYTES
-from reconciliation.parsers.camt import parse_camt053, parse_camt054
+from reconciliation.parsers.camt import (
+    StatementHeader,
+    parse_camt053_statements,
+    parse_camt054,
+)
 from reconciliation.parsers.mt940 import parse_mt940
 from reconciliation.parsers.pain002 import parse_pain002
 from reconciliation.parsers.post_office import HEADERS as POST_OFFICE_HEADERS
@@ -85,6 +89,7 @@ def parse_return_file(
     *,
     tabular_profile: TabularProfile | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    statements: list[StatementHeader] | None = None,
 ) -> ParseResult:
     """Detect a return file's format and parse it.
 
@@ -93,6 +98,8 @@ def parse_return_file(
         filename: The file's name.
         tabular_profile: The sending bank's column mapping, needed for bank CSV/XLSX.
         max_bytes: The largest accepted size.
+        statements: When given, a camt.053 file's statements are added to it (their id,
+            account and sequence number).
 
     Returns:
         ``(records, errors)``; an unrecognised file gives one ``unsupported`` error.
@@ -108,7 +115,11 @@ def parse_return_file(
     if fmt is SourceFormat.CAMT054:
         return parse_camt054(stream, filename=filename, limits=limits)
     if fmt is SourceFormat.CAMT053:
-        return parse_camt053(stream, filename=filename, limits=limits)
+        records, errors, found = parse_camt053_statements(stream, filename=filename,
+                                                          limits=limits)
+        if statements is not None:
+            statements.extend(found)
+        return records, errors
     if fmt is SourceFormat.MT940:
         return parse_mt940(stream, filename=filename, max_bytes=max_bytes)
     if fmt is SourceFormat.POST_OFFICE:

@@ -227,10 +227,10 @@ def test_a_signed_file_with_no_record_is_refused_with_422(app: Flask, client: Fl
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     body = response.get_json()
-    assert (body["outcome"], body["state"]) == ("refused", "refused")
+    assert (body["outcome"], body["state"]) == ("refused", "quarantined")
     assert "no record" in body["detail"]
     (row,) = stored_rows(app)  # recorded with its reason, never applied
-    assert row.state == "refused" and row.reason
+    assert row.state == "quarantined" and row.reason.startswith("no record")
 
 
 def test_upload_without_a_file_is_422(client: FlaskClient, world) -> None:

@@ -83,7 +83,7 @@ def test_a_signed_flood_of_repeated_records_is_refused_whole(
     with engine.connect() as connection:
         state, reason = connection.execute(text("SELECT state, reason FROM return_files")).one()
     engine.dispose()
-    assert state == "refused" and "nothing was read" in reason
+    assert state == "quarantined" and "nothing was read" in reason
 
 
 def test_a_return_file_over_the_upload_limit_is_refused_unread(

@@ -218,7 +218,7 @@ def test_a_file_with_more_records_than_payments_sent_is_refused_whole(banks: Ban
     assert w.count(InstructionEvent) == 0
     assert set(w.states().values()) == {"instructed"}
     row = w.session.get(ReceivedReturnFile, report.return_file_id)
-    assert row is not None and row.state == "refused" and row.reason
+    assert row is not None and row.state == "quarantined" and row.signature_valid and row.reason
     # the same file again is a duplicate, not a second chance
     assert banks.from_vcb(pain002(lines)).outcome is ImportOutcome.DUPLICATE
 
