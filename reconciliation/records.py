@@ -1,6 +1,6 @@
 """The internal bank-return record every parser produces, and the reason-code table.
 
-Whatever a bank sends back (pain.002, camt.054/053, MT940, a CSV or XLSX export, the post
+Whatever a bank sends back (pain.002, camt.054/053, pacs.004, MT940, a CSV or XLSX export, the post
 office's paid list), each parser turns it into :class:`ReturnRecord` values plus
 :class:`ParseError` values for what it could not read. Matching only ever sees records.
 """
@@ -34,6 +34,7 @@ class SourceFormat(StrEnum):
     BANK_CSV = "bank_csv"
     BANK_XLSX = "bank_xlsx"
     POST_OFFICE = "post_office"
+    PACS004 = "pacs004"
 
 
 class ParseErrorCode(StrEnum):
