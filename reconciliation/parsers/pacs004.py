@@ -56,7 +56,7 @@ _AMOUNT = "RtrdIntrBkSttlmAmt"
 
 _ORIGINAL_GROUP: Spec = {"OrgnlMsgId": None, "OrgnlMsgNmId": None}
 _ACCOUNT: Spec = {"Id": {"IBAN": None, "Othr": {"Id": None}}}
-_HEADER_SPEC = CompiledSpec({"MsgId": None, "IntrBkSttlmDt": None})
+_HEADER_SPEC = CompiledSpec({"IntrBkSttlmDt": None})  # never GrpHdr/MsgId: see above
 _GROUP_SPEC = CompiledSpec(_ORIGINAL_GROUP)
 _TX_SPEC = CompiledSpec({
     "RtrId": None,
