@@ -1,6 +1,6 @@
-"""The internal bank-return record every parser produces, and the reason-code table.
+"""The internal bank-return record every parser produces (reason codes: :mod:`.reasons`).
 
-Whatever a bank sends back (pain.002, camt.054/053, MT940, a CSV or XLSX export, the post
+Whatever a bank sends back (pain.002, camt.054/053, pacs.004, MT940, a CSV or XLSX export, the post
 office's paid list), each parser turns it into :class:`ReturnRecord` values plus
 :class:`ParseError` values for what it could not read. Matching only ever sees records.
 """
@@ -12,6 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+
+# The reason-code table lives in its own module; these names stay importable from here.
+from reconciliation.reasons import REASON_CODES as REASON_CODES
+from reconciliation.reasons import ConsequenceClass as ConsequenceClass
+from reconciliation.reasons import ReasonAction as ReasonAction
+from reconciliation.reasons import ReasonInfo as ReasonInfo
+from reconciliation.reasons import describe_reason as describe_reason
 
 
 class ReturnStatus(StrEnum):
@@ -34,6 +41,7 @@ class SourceFormat(StrEnum):
     BANK_CSV = "bank_csv"
     BANK_XLSX = "bank_xlsx"
     POST_OFFICE = "post_office"
+    PACS004 = "pacs004"
 
 
 class ParseErrorCode(StrEnum):
@@ -109,74 +117,6 @@ class ParseError:
 
 
 ParseResult = tuple[list[ReturnRecord], list[ParseError]]
-
-
-class ConsequenceClass(StrEnum):
-    """What a reason code means for the next step (re-routing, stopping, retrying)."""
-
-    ACCOUNT_PROBLEM = "account_problem"
-    DECEASED = "deceased"
-    RETRY = "retry"
-    DUPLICATE = "duplicate"
-    FORMAT = "format"
-    NAME = "name"
-    OTHER = "other"
-
-
-@dataclass(frozen=True, slots=True)
-class ReasonInfo:
-    """Description of one ISO external status or return reason code."""
-
-    code: str
-    english: str
-    vietnamese: str
-    consequence: ConsequenceClass
-
-
-def _reason(code: str, english: str, vietnamese: str, consequence: ConsequenceClass) -> ReasonInfo:
-    return ReasonInfo(code, english, vietnamese, consequence)
-
-
-_C = ConsequenceClass
-REASON_CODES: dict[str, ReasonInfo] = {
-    info.code: info
-    for info in (
-        _reason("AC01", "Incorrect account number", "Số tài khoản không đúng", _C.ACCOUNT_PROBLEM),
-        _reason("AC03", "Invalid creditor account", "Tài khoản người nhận không hợp lệ",
-                _C.ACCOUNT_PROBLEM),
-        _reason("AC04", "Account closed", "Tài khoản đã đóng", _C.ACCOUNT_PROBLEM),
-        _reason("AC06", "Account blocked", "Tài khoản bị phong tỏa", _C.ACCOUNT_PROBLEM),
-        _reason("AM04", "Insufficient funds", "Không đủ số dư", _C.RETRY),
-        _reason("TM01", "Received after cut-off time", "Nhận sau giờ khóa sổ", _C.RETRY),
-        _reason("MD07", "Beneficiary deceased", "Người thụ hưởng đã chết", _C.DECEASED),
-        _reason("DUPL", "Duplicate payment", "Thanh toán trùng lặp", _C.DUPLICATE),
-        _reason("FF01", "Invalid file format", "Sai định dạng tệp", _C.FORMAT),
-        _reason("BE01", "Name does not match the account", "Tên không khớp với tài khoản",
-                _C.NAME),
-        _reason("RR10", "Missing or invalid characters in a regulatory field",
-                "Thiếu hoặc sai ký tự ở trường bắt buộc", _C.OTHER),
-        _reason("AM05", "Duplication", "Trùng lặp", _C.DUPLICATE),
-        _reason("NARR", "See narrative", "Xem diễn giải", _C.OTHER),
-    )
-}
-
-
-def describe_reason(code: str | None) -> ReasonInfo | None:
-    """Look up an ISO reason code; unknown codes get a generic description, never an error.
-
-    Args:
-        code: The code as read from the file (e.g. ``AC04`` or a bank's ``ZZ99``).
-
-    Returns:
-        The known description, a generic ``other`` entry for an unknown code, or None when
-        there is no code at all.
-    """
-    if code is None:
-        return None
-    known = REASON_CODES.get(code)
-    if known is not None:
-        return known
-    return ReasonInfo(code, "Unknown reason code", "Mã lý do không xác định", _C.OTHER)
 
 
 class AmountError(ValueError):

@@ -1,7 +1,8 @@
 """Bank return-file parsers: bytes or a binary stream in, ``(records, errors)`` out.
 
-Modules: :mod:`.pain002`, :mod:`.camt` (camt.054 / camt.053), :mod:`.mt940`, :mod:`.tabular`
-(bank CSV / XLSX by column mapping), :mod:`.post_office`, and :mod:`.detect`
+Modules: :mod:`.pain002`, :mod:`.camt` (camt.054 / camt.053), :mod:`.pacs004` (payment
+returns), :mod:`.mt940`, :mod:`.tabular` (bank CSV / XLSX by column mapping),
+:mod:`.post_office`, and :mod:`.detect`
 (``detect_format`` and the ``parse_return_file`` dispatcher). No parser raises on bad
 content: problems come back as :class:`~reconciliation.records.ParseError` values.
 

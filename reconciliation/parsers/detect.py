@@ -1,10 +1,10 @@
 """Recognise a bank return file's format and hand it to the right parser.
 
-Sniffing looks only at the start of the file: the ISO 20022 message (from the namespace
-or the message element under ``Document``), MT940 tags (``:20:`` with ``:25:``/``:60F:``/
-``:61:``), a zip signature for XLSX, and otherwise a CSV header; the post office's report
-is told apart from a bank's CSV/XLSX by its Vietnamese headers. The file name's extension
-only breaks ties.
+Sniffing looks only at the start of the file: the ISO 20022 message (pain.002, camt.054,
+camt.053 or pacs.004, from the namespace or the message element under ``Document``), MT940
+tags (``:20:`` with ``:25:``/``:60F:``/``:61:``), a zip signature for XLSX, and otherwise a
+CSV header; the post office's report is told apart from a bank's CSV/XLSX by its Vietnamese
+headers. The file name's extension only breaks ties.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from reconciliation.parsers.camt import (
     parse_camt054,
 )
 from reconciliation.parsers.mt940 import parse_mt940
+from reconciliation.parsers.pacs004 import parse_pacs004
 from reconciliation.parsers.pain002 import parse_pain002
 from reconciliation.parsers.post_office import HEADERS as POST_OFFICE_HEADERS
 from reconciliation.parsers.post_office import parse_post_office
@@ -32,9 +33,10 @@ from reconciliation.parsers.xml_safety import XmlLimits
 from reconciliation.records import ParseError, ParseErrorCode, ParseResult, SourceFormat
 
 _SNIFF_BYTES = 8192
-_ISO_NAMESPACE = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:(pain\.002|camt\.054|camt\.053)")
+_ISO_NAMESPACE = re.compile(
+    rb"urn:iso:std:iso:20022:tech:xsd:(pain\.002|camt\.054|camt\.053|pacs\.004)")
 _ISO_ELEMENT = re.compile(
-    rb"<(?:[\w.-]+:)?(CstmrPmtStsRpt|BkToCstmrDbtCdtNtfctn|BkToCstmrStmt)[\s>]")
+    rb"<(?:[\w.-]+:)?(CstmrPmtStsRpt|BkToCstmrDbtCdtNtfctn|BkToCstmrStmt|PmtRtr)[\s>]")
 _ISO_MESSAGES: dict[bytes, SourceFormat] = {
     b"pain.002": SourceFormat.PAIN002,
     b"CstmrPmtStsRpt": SourceFormat.PAIN002,
@@ -42,6 +44,8 @@ _ISO_MESSAGES: dict[bytes, SourceFormat] = {
     b"BkToCstmrDbtCdtNtfctn": SourceFormat.CAMT054,
     b"camt.053": SourceFormat.CAMT053,
     b"BkToCstmrStmt": SourceFormat.CAMT053,
+    b"pacs.004": SourceFormat.PACS004,
+    b"PmtRtr": SourceFormat.PACS004,
 }
 _MT940_TAGS = re.compile(rb"(?m)^:(?:25|28C|60F|60M|61|62F):")
 _MT940_START = re.compile(rb"(?m)^:20:")
@@ -120,6 +124,8 @@ def parse_return_file(
         if statements is not None:
             statements.extend(found)
         return records, errors
+    if fmt is SourceFormat.PACS004:
+        return parse_pacs004(stream, filename=filename, limits=limits)
     if fmt is SourceFormat.MT940:
         return parse_mt940(stream, filename=filename, max_bytes=max_bytes)
     if fmt is SourceFormat.POST_OFFICE:

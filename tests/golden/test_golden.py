@@ -20,13 +20,15 @@ from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 from reconciliation.parsers.camt import parse_camt053, parse_camt054
 from reconciliation.parsers.detect import detect_format, parse_return_file
 from reconciliation.parsers.mt940 import parse_mt940
+from reconciliation.parsers.pacs004 import parse_pacs004
 from reconciliation.parsers.pain002 import parse_pain002
 from reconciliation.parsers.post_office import parse_post_office
 from reconciliation.parsers.tabular import TabularProfile, parse_bank_table
 from reconciliation.records import ParseResult, ReturnStatus, SourceFormat
 
 HERE = Path(__file__).parent
-FORMATS = ("pain002", "camt054", "camt053", "mt940", "bank_csv", "bank_xlsx", "post_office")
+FORMATS = ("pain002", "camt054", "camt053", "pacs004", "mt940", "bank_csv", "bank_xlsx",
+           "post_office")
 XSD_FOR = {
     "pain.002.001.12": HERE / "xsd" / "pain.002.001.12.xsd",
     "camt.054.001.08": HERE / "xsd" / "camt.054.001.08.xsd",
@@ -53,7 +55,7 @@ def _parse_direct(sample: Path) -> ParseResult:
     """Parse with the format's own parser, from a stream (as the service will)."""
     parsers: dict[str, Callable[..., ParseResult]] = {
         "pain002": parse_pain002, "camt054": parse_camt054, "camt053": parse_camt053,
-        "mt940": parse_mt940, "post_office": parse_post_office,
+        "pacs004": parse_pacs004, "mt940": parse_mt940, "post_office": parse_post_office,
     }
     with sample.open("rb") as stream:
         fmt = sample.parent.name
@@ -127,6 +129,22 @@ def test_every_version_of_pain002_is_covered() -> None:
     namespaces = {s.read_text(encoding="utf-8")[:300].split("xsd:")[1][:15]
                   for s in (HERE / "pain002").glob("*.xml")}
     assert {"pain.002.001.03", "pain.002.001.10", "pain.002.001.12"} <= namespaces
+
+
+def test_every_version_of_pacs004_is_covered() -> None:
+    namespaces = {s.read_text(encoding="utf-8").split("xsd:", 1)[1][:15]
+                  for s in (HERE / "pacs004").glob("*.xml")}
+    assert {"pacs.004.001.09", "pacs.004.001.10", "pacs.004.001.11"} <= namespaces
+
+
+def test_pacs004_records_are_returns_that_name_the_payment_file() -> None:
+    # The pacs.004's own MsgId never stands in for the payment file's (OrgnlMsgId).
+    for sample in sorted((HERE / "pacs004").glob("*.xml")):
+        records, _ = _parse_direct(sample)
+        own_msg_ids = {el.text for el in etree.parse(str(sample)).iter("{*}MsgId")}
+        for record in records:
+            assert record.status is ReturnStatus.RETURNED
+            assert record.msg_id is not None and record.msg_id not in own_msg_ids
 
 
 def test_every_sample_has_an_expectation() -> None:

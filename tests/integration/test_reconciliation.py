@@ -117,6 +117,24 @@ def camt054(entries: list[Entry], *, notification_id: str = "VCB-NTF-1") -> byte
         f"{''.join(parts)}</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>\n").encode()
 
 
+def pacs004(returns: list[Entry], *, return_id: str = "VCB-RTR-1") -> bytes:
+    """A pacs.004.001.09 payment return: one TxInf per entry (the entry kind is ignored)."""
+    body = "".join(
+        f"<TxInf><RtrId>{return_id}-{index}</RtrId><OrgnlEndToEndId>{e2e(n)}</OrgnlEndToEndId>"
+        f'<RtrdIntrBkSttlmAmt Ccy="VND">{amount}</RtrdIntrBkSttlmAmt>'
+        f"<RtrRsnInf><Rsn><Cd>{code}</Cd></Rsn></RtrRsnInf><OrgnlTxRef><CdtrAcct><Id><Othr>"
+        f"<Id>{account(n)}</Id></Othr></Id></CdtrAcct></OrgnlTxRef></TxInf>"
+        for index, (n, _kind, code, amount) in enumerate(returns))
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"><PmtRtr>'
+        f"<GrpHdr><MsgId>{return_id}</MsgId><CreDtTm>2026-11-26T09:00:00+07:00</CreDtTm>"
+        f"<NbOfTxs>{len(returns)}</NbOfTxs><IntrBkSttlmDt>2026-11-26</IntrBkSttlmDt>"
+        "<SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr>"
+        f"<OrgnlGrpInf><OrgnlMsgId>{MSG_ID}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09"
+        f"</OrgnlMsgNmId></OrgnlGrpInf>{body}</PmtRtr></Document>\n").encode()
+
+
 # --- the world -----------------------------------------------------------------------------
 
 
@@ -301,6 +319,17 @@ def test_a_return_after_settlement_is_a_new_event(world: World) -> None:
     assert world.events(1) == [("instructed", "paid", None), ("paid", "returned", "AC04")]
     assert world.state(1) == "returned"
     assert "account_problem:AC04" in world.person(1).review_flags
+
+
+def test_a_pacs004_return_after_settlement_is_the_same_return(world: World) -> None:
+    world.send(pain002([(1, "ACSC", None, AMOUNT)]))
+    report = world.send(pacs004([(1, "returned", "AC04", AMOUNT)]), name="rtr.xml")
+    assert report.outcome is ImportOutcome.APPLIED
+    assert world.events(1) == [("instructed", "paid", None), ("paid", "returned", "AC04")]
+    assert world.state(1) == "returned"
+    assert "account_problem:AC04" in world.person(1).review_flags
+    assert report.reconciliation.state_changes == {"paid->returned": 1}
+    assert world.exception_kinds() == Counter()
 
 
 @pytest.mark.parametrize("how", ["unsigned", "tampered", "other_key"])

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from reconciliation.parsers.camt import parse_camt053, parse_camt054
 from reconciliation.parsers.detect import parse_return_file
 from reconciliation.parsers.mt940 import end_to_end_id_from_narrative, parse_mt940
+from reconciliation.parsers.pacs004 import parse_pacs004
 from reconciliation.parsers.pain002 import parse_pain002
 from reconciliation.parsers.post_office import parse_post_office
 from reconciliation.parsers.tabular import TabularProfile, parse_bank_table
@@ -38,6 +39,7 @@ PARSERS: dict[str, Parser] = {
     "pain002": lambda data: parse_pain002(data, filename="f.xml"),
     "camt054": lambda data: parse_camt054(data, filename="f.xml"),
     "camt053": lambda data: parse_camt053(data, filename="f.xml"),
+    "pacs004": lambda data: parse_pacs004(data, filename="f.xml"),
     "mt940": lambda data: parse_mt940(data, filename="f.sta"),
     "bank_csv": lambda data: parse_bank_table(data, filename="f.csv", profile=PROFILE),
     "post_office": lambda data: parse_post_office(data, filename="f.csv"),
@@ -47,12 +49,13 @@ SAMPLES = {
     "pain002": GOLDEN / "pain002" / "status_mixed_v12.xml",
     "camt054": GOLDEN / "camt054" / "notification_v08.xml",
     "camt053": GOLDEN / "camt053" / "statement_v08.xml",
+    "pacs004": GOLDEN / "pacs004" / "return_two_tx_v11.xml",
     "mt940": GOLDEN / "mt940" / "statement_balanced.sta",
     "bank_csv": GOLDEN / "bank_csv" / "vietinbank_returns.csv",
     "post_office": GOLDEN / "post_office" / "paid_list_hanoi.csv",
     "detect": GOLDEN / "pain002" / "status_v10.xml",
 }
-XML_PARSERS = ("pain002", "camt054", "camt053")
+XML_PARSERS = ("pain002", "camt054", "camt053", "pacs004")
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -130,6 +133,7 @@ def test_input_over_the_size_limit_is_refused(name: str) -> None:
         "pain002": lambda d: parse_pain002(d, filename="f", limits=XmlLimits(max_bytes=small)),
         "camt054": lambda d: parse_camt054(d, filename="f", limits=XmlLimits(max_bytes=small)),
         "camt053": lambda d: parse_camt053(d, filename="f", limits=XmlLimits(max_bytes=small)),
+        "pacs004": lambda d: parse_pacs004(d, filename="f", limits=XmlLimits(max_bytes=small)),
         "mt940": lambda d: parse_mt940(d, filename="f", max_bytes=small),
         "bank_csv": lambda d: parse_bank_table(d, filename="f", profile=PROFILE,
                                                max_bytes=small),
@@ -160,11 +164,19 @@ def test_oversized_unseekable_stream_stops_reading_at_the_limit() -> None:
     assert source.served < 3_000_000
 
 
-def test_too_deep_nesting_is_refused() -> None:
-    deep = b"<a>" * 100 + b"</a>" * 100
-    data = (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.12"><CstmrPmtStsRpt>'
-            + deep + b"</CstmrPmtStsRpt></Document>")
-    _, errors = parse_pain002(data, filename="f.xml")
+DEEP = b"<a>" * 100 + b"</a>" * 100
+TOO_DEEP = {
+    "pain002": b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.12">'
+               b"<CstmrPmtStsRpt>" + DEEP + b"</CstmrPmtStsRpt></Document>",
+    "pacs004": b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"><PmtRtr>'
+               + DEEP + b"</PmtRtr></Document>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOO_DEEP))
+def test_too_deep_nesting_is_refused(name: str) -> None:
+    records, errors = _assert_result(PARSERS[name](TOO_DEEP[name]))
+    assert records == []
     assert [e.code for e in errors] == [ParseErrorCode.TOO_DEEP]
 
 
@@ -182,6 +194,7 @@ def test_latin1_bytes_in_a_utf8_file_are_reported(name: str) -> None:
     data = SAMPLES[name].read_bytes()
     # Put a Latin-1 "é" (0xE9, invalid as UTF-8 here) inside the first record's text.
     marker = {"pain002": b"Tai khoan", "camt054": b"TRAN THI", "camt053": b"BIDV0131-0001",
+              "pacs004": b"does not exist",
               "mt940": b"Chi tra", "bank_csv": b"Sai so", "post_office": b"Nguy",
               "detect": b"HCM-REV"}[name]
     assert marker in data
