@@ -6,11 +6,15 @@ bookings as camt.054 notifications and as a camt.053 statement, in both orders.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from reconciliation.metrics import MetricsFilter, cashless_report
 from reconciliation.models import RecordDecision, ReturnRecordRow
 from reconciliation.service import ImportOutcome
 from tests.integration.test_reconciliation import (
@@ -18,7 +22,10 @@ from tests.integration.test_reconciliation import (
     MSG_ID,
     World,
     account,
+    build_world,
     e2e,
+    pacs004,
+    pain002,
     world,
 )
 
@@ -135,3 +142,65 @@ def test_an_unbalanced_statement_is_queued(world: World) -> None:
     world.send(statement(PAID, closing=1), name="stm.xml")
     assert world.exception_kinds() == Counter({"parse_error": 1})
     assert [world.state(n) for n in range(1, 5)] == ["paid"] * 4
+
+
+# --- one month, whichever messages the bank uses ---------------------------------------------
+
+# Persons 1-4 paid, 5 rejected (AC04) in the status report, 6 paid and then returned (AC06).
+STATUS = pain002([(n, "ACSC", None, AMOUNT) for n in (1, 2, 3, 4, 6)]
+                 + [(5, "RJCT", "AC04", AMOUNT)])
+BOOKED = [(n, "paid", f"VCB-REF-{n}", 25, AMOUNT) for n in (1, 2, 3, 4, 6)]
+RETURN = [(6, "returned", "VCB-RET-6", 27, AMOUNT)]
+MONTHS: dict[str, list[tuple[str, bytes]]] = {
+    "camt054": [("sts.xml", STATUS), ("ntf.xml", notification(BOOKED)),
+                ("ret.xml", notification(RETURN, msg_id="NTF-2"))],
+    "camt053": [("sts.xml", STATUS), ("stm.xml", statement([*BOOKED, *RETURN]))],
+    "pacs004": [("sts.xml", STATUS), ("ntf.xml", notification(BOOKED)),
+                ("rtr.xml", pacs004([(6, "returned", "AC06", AMOUNT)]))],
+    "all": [("sts.xml", STATUS), ("ntf.xml", notification(BOOKED)),
+            ("ret.xml", notification(RETURN, msg_id="NTF-2")),
+            ("rtr.xml", pacs004([(6, "returned", "AC06", AMOUNT)])),
+            ("stm.xml", statement([*BOOKED, *RETURN]))],
+}
+EXPECTED_STATES = ["paid"] * 4 + ["rejected", "returned"]
+
+
+def month_outcome(world: World) -> dict[str, object]:
+    report = cashless_report(world.session, MetricsFilter(period="2026-11"))
+    return {"states": [world.state(n) for n in range(1, 7)],
+            "exceptions": world.exception_kinds(), "cashless": report.total.to_dict()}
+
+
+@pytest.mark.parametrize("kind", sorted(MONTHS))
+@pytest.mark.parametrize("order", ["bank", "reversed", "shuffled"])
+def test_the_month_reconciles_alike_whatever_messages_the_bank_uses(
+        session: Session, tmp_path: Path, kind: str, order: str) -> None:
+    files = list(MONTHS[kind])
+    if order == "reversed":
+        files.reverse()
+    elif order == "shuffled":
+        random.Random(f"{kind}-2026-11").shuffle(files)
+    reference = _reference_month(session, tmp_path)
+    world = build_world(session, tmp_path)
+    for name, data in files:
+        assert world.send(data, name=name).outcome is ImportOutcome.APPLIED
+    outcome = month_outcome(world)
+    assert outcome["states"] == EXPECTED_STATES
+    assert outcome["exceptions"] == Counter()  # the bank caused nothing to look at
+    assert outcome["cashless"] == reference
+    assert isinstance(reference, dict)
+    assert (reference["paid_count"], reference["rejected_count"],
+            reference["returned_count"], reference["open_count"]) == (4, 1, 1, 0)
+
+
+def _reference_month(session: Session, tmp_path: Path) -> object:
+    """The figures of the camt.054 month in bank order, in a savepoint of its own."""
+    savepoint = session.begin_nested()
+    try:
+        world = build_world(session, tmp_path / "reference")
+        for name, data in MONTHS["camt054"]:
+            world.send(data, name=name)
+        return month_outcome(world)["cashless"]
+    finally:
+        savepoint.rollback()
+        session.expire_all()
