@@ -14,16 +14,17 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 ## demo: set up and run the main job on the embedded SQLite default
 demo: $(STAMP)
-	$(PY) -m disburse.demo
+	$(PY) -m disburse.entry.demo
 
 ## test: set up and run the whole test suite (DISBURSE_TEST_DATABASE_URL selects PostgreSQL)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## lint: ruff and strict mypy on the four packages
+## lint: ruff, strict mypy on the four packages, and the import contracts (setup.cfg [importlinter])
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --config-file setup.cfg disburse beneficiaries bank_adapters reconciliation migrations
+	$(VENV)/bin/lint-imports setup.cfg
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

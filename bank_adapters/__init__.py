@@ -1,1 +1,1 @@
-"""The adapter protocol, one module per transport, routing, and the bank simulator."""
+"""The adapter protocol, one module per transport, adapter choice, banks and the outbox."""

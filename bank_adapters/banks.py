@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bank_adapters.models import Bank
-from disburse import audit
-from disburse.batches.routing import RoutingConfig
-from disburse.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from disburse.signing import load_public_key_pem
-from disburse.users import Role, User
+from disburse.core import audit
+from disburse.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from disburse.core.signing import load_public_key_pem
+from disburse.core.users import Role, User
+from disburse.payments.routing import RoutingConfig
 
 _BIN_RE = re.compile(r"^\d{6}$")
 _hasher = PasswordHasher()

@@ -27,10 +27,10 @@ from bank_adapters.http_api import HttpApiAdapter, HttpBankConfig
 from bank_adapters.models import Bank
 from bank_adapters.post_office import PostOfficeAdapter
 from bank_adapters.protocol import BankAdapter
-from disburse.batches.routing import Route, RoutingConfig
-from disburse.config import Settings
-from disburse.errors import ConfigurationError
-from disburse.signing import PrivateKey
+from disburse.core.config import Settings
+from disburse.core.errors import ConfigurationError
+from disburse.core.signing import PrivateKey
+from disburse.payments.routing import Route, RoutingConfig
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ from bank_adapters.protocol import (
     SubmissionRefused,
     SubmissionStatus,
 )
-from disburse import signing
-from disburse.private_files import make_private, private_dir
+from disburse.core import signing
+from disburse.core.private_files import make_private, private_dir
+from disburse.payments.payment_files import manifest as file_manifest
 
 #: Writes ``<part>.sig`` and ``<part>.manifest.json`` for a one-transaction part.
 PartSigner = Callable[[Path, str, int, dict[str, Any]], None]
@@ -95,10 +96,10 @@ def key_signer(private_key: signing.PrivateKey) -> PartSigner:
     def sign(path: Path, msg_id: str, amount: int, original: dict[str, Any]) -> None:
         sha, size = signing.file_sha256(path)
         signing.sign_file(path, private_key, key_id=key_id, alg=alg)
-        signing.write_manifest(path, sha256=sha, size=size, msg_id=msg_id, nb_of_txs=1,
-                               ctrl_sum=amount, batch_id=str(original["batch_id"]),
-                               batch_hash=str(original["batch_hash"]), key_id=key_id, alg=alg,
-                               signed_at=datetime.fromisoformat(original["signed_at"]))
+        file_manifest.write_manifest(path, sha256=sha, size=size, msg_id=msg_id, nb_of_txs=1,
+                                     ctrl_sum=amount, batch_id=str(original["batch_id"]),
+                                     batch_hash=str(original["batch_hash"]), key_id=key_id, alg=alg,
+                                     signed_at=datetime.fromisoformat(original["signed_at"]))
 
     return sign
 

@@ -24,9 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from disburse.clock import utcnow
-from disburse.db import Base, UTCDateTime
-from disburse.errors import InvalidTransition
+from disburse.core.clock import utcnow
+from disburse.core.db import Base, UTCDateTime
+from disburse.core.errors import InvalidTransition
 
 
 class SubmissionState(StrEnum):

@@ -47,15 +47,16 @@ from bank_adapters.protocol import (
     SubmissionStatus,
     SubmissionTimeout,
 )
-from beneficiaries.registry.breaker import CircuitBreaker, backoff_delay
-from disburse import audit
-from disburse.batches.lifecycle import BatchAction
-from disburse.batches.models import PaymentFile
-from disburse.batches.state import apply_action, load_for_update
-from disburse.clock import utcnow
-from disburse.errors import Conflict
-from disburse.signing import manifest_path, signature_path
-from disburse.uow import unit_of_work
+from disburse.core import audit
+from disburse.core.breaker import CircuitBreaker, backoff_delay
+from disburse.core.clock import utcnow
+from disburse.core.errors import Conflict
+from disburse.core.signing import manifest_path, signature_path
+from disburse.core.uow import unit_of_work
+from disburse.payments.lifecycle import BatchAction
+from disburse.payments.models import PaymentFile
+from disburse.payments.state import apply_action, load_for_update
+from disburse.payments.storage import payment_file_path
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +71,9 @@ S, E = SubmissionState, SubmissionEvent
 # --- enqueue --------------------------------------------------------------------------------
 
 
-def payment_files_root(data_dir: Path) -> Path:
-    """Return where signed payment files live: ``<data_dir>/payment_files/<batch_id>/``."""
-    return data_dir / "payment_files"
-
-
 def outgoing_file(payment_file: PaymentFile, files_root: Path) -> OutgoingFile:
-    """Return the paths of a payment file, its ``.sig`` and manifest.
-
-    ``file_name`` is taken as is when absolute, else under ``<files_root>/<batch_id>/``.
-    """
-    name = Path(payment_file.file_name)
-    path = name if name.is_absolute() else files_root / str(payment_file.batch_id) / name
+    """Return the paths of a payment file, its ``.sig`` and manifest (``payment_file_path``)."""
+    path = payment_file_path(payment_file, files_root)
     return OutgoingFile(path=path, signature_path=signature_path(path),
                         manifest_path=manifest_path(path), msg_id=payment_file.msg_id,
                         route=payment_file.route)
@@ -466,6 +458,5 @@ __all__ = [
     "enqueue_batch",
     "list_submissions",
     "outgoing_file",
-    "payment_files_root",
     "worker_id",
 ]

@@ -8,8 +8,9 @@ The post office exchanges files through folders, like a file-exchange bank (see
 * ``inbox/``: the paid/unpaid reports (XLSX or CSV with Vietnamese headers) the post office
   writes back, each with a ``.sig`` made with its registered key.
 
-``fetch_returns`` hands the reports over unchanged, for storage and signature checking;
-``parse_report`` reads one with ``reconciliation.parsers.post_office`` (errors as data).
+``fetch_returns`` hands the reports over unchanged, as bytes, for storage and signature
+checking; reading them is reconciliation's concern (``reconciliation.parsers.post_office``,
+reached through the one intake path, ``reconciliation.intake``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from typing import Final
 
 from bank_adapters.file_exchange import FileExchangeAdapter
 from bank_adapters.protocol import ReturnFile
-from reconciliation.parsers.post_office import parse_post_office
-from reconciliation.records import ParseResult
 
 #: Report types the post office sends back; anything else in its inbox is left alone.
 REPORT_SUFFIXES: Final = (".xlsx", ".csv")
@@ -39,9 +38,4 @@ class PostOfficeAdapter(FileExchangeAdapter):
                 if found.name.lower().endswith(REPORT_SUFFIXES)]
 
 
-def parse_report(report: ReturnFile) -> ParseResult:
-    """Parse a paid/unpaid report into return records; bad rows come back as errors."""
-    return parse_post_office(report.data, filename=report.name)
-
-
-__all__ = ["REPORT_SUFFIXES", "PostOfficeAdapter", "parse_report"]
+__all__ = ["REPORT_SUFFIXES", "PostOfficeAdapter"]

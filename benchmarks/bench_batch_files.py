@@ -56,17 +56,17 @@ from benchmarks.common import StepResult, Stopwatch, mib, peak_rss_bytes, run_ch
 from beneficiaries.models import LOCALITY_VERSION_2025, Beneficiary, ListImport
 from beneficiaries.registry.models import LookupResult, ProgressCallback
 from beneficiaries.verification.models import Verification
-from disburse.batches.files import write_batch_files
-from disburse.batches.models import PaymentFile
-from disburse.batches.routing import load_routing
-from disburse.batches.service import approve_batch, create_batch, submit_batch
-from disburse.batches.state import batch_digest
-from disburse.clock import utcnow
-from disburse.db import make_engine
-from disburse.keyring import Keyring
-from disburse.payment_files.parse import validate_pain001
-from disburse.signing_keys import ensure_signing_keys
-from disburse.users import User
+from disburse.core.clock import utcnow
+from disburse.core.db import make_engine
+from disburse.core.keyring import Keyring
+from disburse.core.signing_keys import ensure_signing_keys
+from disburse.core.users import User
+from disburse.payments.files import write_batch_files
+from disburse.payments.models import PaymentFile
+from disburse.payments.payment_files.parse import validate_pain001
+from disburse.payments.routing import load_routing
+from disburse.payments.service import approve_batch, create_batch, submit_batch
+from disburse.payments.state import batch_digest
 
 MODULE = "benchmarks.bench_batch_files"
 CHUNK = 20_000
@@ -102,7 +102,7 @@ class NeverCalledRegistry:
 def _migrate(url: str) -> None:
     from alembic import command
 
-    from migrations import alembic_config
+    from disburse.entry.migrate import alembic_config
 
     engine = make_engine(url)
     config = alembic_config(url)

@@ -67,9 +67,9 @@ from beneficiaries.synth import DEFAULT_TODAY, generate_population
 from beneficiaries.synth.lists import csv_cells
 from beneficiaries.synth.names import seeded_rng
 from beneficiaries.synth.rows import Programme, RowFactory, fits
-from disburse.db import make_engine, make_session_factory
-from disburse.keyring import Keyring
-from disburse.uow import unit_of_work
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.keyring import Keyring
+from disburse.core.uow import unit_of_work
 
 MODULE = "benchmarks.bench_import"
 PROGRAMME = Programme.PENSION
@@ -187,7 +187,7 @@ def step_write_sqlite(count: int, workdir: Path) -> StepResult:
     rows = baseline_rows(count)
     database = workdir / f"baseline-{uuid.uuid4().hex[:8]}.sqlite3"
     connection = sqlite3.connect(database, isolation_level=None)
-    # The service's own pragmas (disburse.db): WAL and synchronous=NORMAL.
+    # The service's own pragmas (disburse.core.db): WAL and synchronous=NORMAL.
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute(_baseline_ddl("sqlite"))
@@ -225,7 +225,7 @@ def step_write_postgresql(count: int, admin_url: str, keep: bool) -> StepResult:
 def _migrate(url: str) -> None:
     from alembic import command
 
-    from migrations import alembic_config
+    from disburse.entry.migrate import alembic_config
 
     engine = make_engine(url)
     config = alembic_config(url)

@@ -31,14 +31,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from disburse import signing
-from disburse.payment_files import (
+from disburse.core import signing
+from disburse.payments.payment_files import (
     BankProfile,
     FileHeader,
     PaymentLine,
     to_bank_form,
     write_pain001,
 )
+from disburse.payments.payment_files import manifest as file_manifest
 
 FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi")
 MIDDLE = ("Văn", "Thị", "Đức", "Minh", "Ngọc", "Thanh", "Hữu", "Quốc")
@@ -116,10 +117,10 @@ def phase_disburse(count: int, out_dir: Path) -> dict[str, float]:
                                nb_of_txs=count, ctrl_sum=ctrl_sum)
     written = time.perf_counter()
     signing.sign_file(path, key, key_id=key_id)
-    signing.write_manifest(path, sha256=result.sha256, size=result.size, msg_id=header().msg_id,
-                           nb_of_txs=count, ctrl_sum=ctrl_sum, batch_id="B-2026-11-79",
-                           batch_hash="0" * 64, key_id=key_id, alg="ed25519",
-                           signed_at=datetime.now(UTC))
+    file_manifest.write_manifest(
+        path, sha256=result.sha256, size=result.size, msg_id=header().msg_id, nb_of_txs=count,
+        ctrl_sum=ctrl_sum, batch_id="B-2026-11-79", batch_hash="0" * 64, key_id=key_id,
+        alg="ed25519", signed_at=datetime.now(UTC))
     signed = time.perf_counter()
     (out_dir / "pub.pem").write_bytes(signing.public_key_pem(key.public_key()))
     return {"seconds": signed - started,  # build + write + sign; the extra build pass excluded
@@ -131,7 +132,7 @@ def phase_disburse(count: int, out_dir: Path) -> dict[str, float]:
 def phase_verify(count: int, out_dir: Path) -> dict[str, float]:
     """Verify the signed file: signature, manifest and a full streaming re-count."""
     public = signing.load_public_key_pem((out_dir / "pub.pem").read_bytes())
-    problems = signing.verify_file(out_dir / "pain001.xml", public)
+    problems = file_manifest.verify_file(out_dir / "pain001.xml", public)
     return {"problems": len(problems)}
 
 

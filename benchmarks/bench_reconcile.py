@@ -9,7 +9,7 @@ pain.002.001.12 status report with one ``TxInfAndSts`` per instruction (1 in 100
 with AC04, AM04 or AC01, the rest ``ACCP``) and a camt.054.001.08 notification with one
 ``TxDtls`` per entry: a booked debit for every accepted payment plus, for 1 in 100, a later
 credit returning it (sub-family RRTN, ``RtrInf`` AC04), so N entries in all. The XML is the
-simulated bank's layout (``bank_adapters.banksim.returns``) written by a streaming template;
+simulated bank's layout (``disburse.entry.banksim.returns``) written by a streaming template;
 :func:`check_templates` proves the template byte-identical to the simulator's writers on a
 small case before any file is generated. Each file has a detached Ed25519 signature from a
 fixed benchmark key.
@@ -58,17 +58,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 from sqlalchemy import insert
 
-from bank_adapters.banksim.decide import Decision, Outcome
-from bank_adapters.banksim.returns import (
-    CAMT054_NAMESPACE,
-    PAIN002_NAMESPACE,
-    PaymentBlock,
-    ReceivedFile,
-    StatusLine,
-    write_camt054_booked,
-    write_camt054_return,
-    write_pain002_status,
-)
 from bank_adapters.models import Bank, ReturnSource, Submission
 from benchmarks.common import (
     OUT_DIR,
@@ -80,11 +69,22 @@ from benchmarks.common import (
     run_child,
 )
 from beneficiaries.models import LOCALITY_VERSION_2025, Beneficiary, ListImport
-from disburse.batches.models import Batch, Instruction, PaymentFile
-from disburse.db import make_engine, make_session_factory
-from disburse.keyring import Keyring
-from disburse.signing import load_public_key_pem, public_key_pem
-from disburse.uow import unit_of_work
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.keyring import Keyring
+from disburse.core.signing import load_public_key_pem, public_key_pem
+from disburse.core.uow import unit_of_work
+from disburse.entry.banksim.decide import Decision, Outcome
+from disburse.entry.banksim.returns import (
+    CAMT054_NAMESPACE,
+    PAIN002_NAMESPACE,
+    PaymentBlock,
+    ReceivedFile,
+    StatusLine,
+    write_camt054_booked,
+    write_camt054_return,
+    write_pain002_status,
+)
+from disburse.payments.models import Batch, Instruction, PaymentFile
 from reconciliation.matching import InstructionState, InstructionView, iter_match_returns
 from reconciliation.parsers import DEFAULT_MAX_BYTES
 from reconciliation.parsers.camt import parse_camt054
@@ -255,7 +255,7 @@ def check_templates() -> None:
     """Prove the streaming template byte-identical to the simulator's writers (small case).
 
     Raises:
-        BenchmarkError: the template drifted from ``bank_adapters.banksim.returns``.
+        BenchmarkError: the template drifted from ``disburse.entry.banksim.returns``.
     """
     import io
 
@@ -316,7 +316,7 @@ def ensure_files(count: int) -> tuple[dict[str, Path], float | None]:
 def _migrate(url: str) -> None:
     from alembic import command
 
-    from migrations import alembic_config
+    from disburse.entry.migrate import alembic_config
 
     engine = make_engine(url)
     config = alembic_config(url)

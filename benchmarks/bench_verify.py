@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.bench_verify [--count 1000000] [--keep] [--profile]`
 
 Set-up (not measured): a synthetic population of ``--count`` people (``beneficiaries.synth``,
 cached under ``benchmarks/out/``) is served by a real registry process (``python -m
-beneficiaries.popdb serve``); a fresh SQLite database is migrated and filled with one active
+disburse.entry.popdb serve``); a fresh SQLite database is migrated and filled with one active
 pension beneficiary per person, inserted with Core ``executemany`` of pre-encrypted rows. One
 person in 100 carries a wrong name (name mismatch) and one in 100 an ID the registry does not
 know (not found); the population's own deceased share decides the suspensions.
@@ -60,9 +60,9 @@ from beneficiaries.models import LOCALITY_VERSION_2025, ListImport
 from beneficiaries.registry import HttpPopulationRegistry
 from beneficiaries.synth import DEFAULT_TODAY, write_population_csv
 from beneficiaries.verification import service
-from disburse.db import make_engine, make_session_factory
-from disburse.keyring import Keyring
-from disburse.uow import unit_of_work
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.keyring import Keyring
+from disburse.core.uow import unit_of_work
 
 MODULE = "benchmarks.bench_verify"
 TARGET_SECONDS = 300.0
@@ -116,14 +116,14 @@ class Registry:
 
 
 def start_registry(population: Path, workdir: Path, timeout: float) -> Registry:
-    """Start ``python -m beneficiaries.popdb serve`` on a free port; wait for "listening".
+    """Start ``python -m disburse.entry.popdb serve`` on a free port; wait for "listening".
 
     Raises:
         BenchmarkError: the registry did not start within ``timeout`` seconds.
     """
     log = (workdir / "popdb.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "beneficiaries.popdb", "serve", "--data", str(population),
+        [sys.executable, "-m", "disburse.entry.popdb", "serve", "--data", str(population),
          "--port", "0", "--token", TOKEN, "--db", str(workdir / "popdb.sqlite"),
          "--max-batch", str(BATCH_SIZE)],
         stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ,
@@ -140,7 +140,7 @@ def start_registry(population: Path, workdir: Path, timeout: float) -> Registry:
 def _migrate(url: str) -> None:
     from alembic import command
 
-    from migrations import alembic_config
+    from disburse.entry.migrate import alembic_config
 
     engine = make_engine(url)
     config = alembic_config(url)

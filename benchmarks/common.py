@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from disburse.db import make_engine
+from disburse.core.db import make_engine
 
 #: Generated inputs are cached here (git-ignored), keyed by their parameters.
 OUT_DIR = Path(__file__).resolve().parent / "out"

@@ -1,1 +1,2 @@
-"""Programmes, beneficiaries, list importers, validation rules and the population registry."""
+"""Programmes, beneficiaries, list importers, validation rules, the population-registry client
+and verification."""

@@ -36,7 +36,7 @@ from beneficiaries.file_limits import (
     check_xlsx,
 )
 from beneficiaries.xlsx_reader import UnreadableWorkbookError, open_workbook, safe_reason
-from disburse.errors import ValidationFailed
+from disburse.core.errors import ValidationFailed
 
 Cell = str | date | datetime | None
 #: The first data row as a spreadsheet user counts it (the header is row 1).

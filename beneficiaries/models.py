@@ -1,7 +1,7 @@
 """Beneficiary registry tables: rates, list imports, beneficiaries and their history.
 
 Citizen IDs and account numbers are stored only as AES-GCM ciphertexts plus keyed blind
-indexes (see ``disburse.keyring``); phone numbers (which are the wallet numbers of e-wallet
+indexes (see ``disburse.core.keyring``); phone numbers (which are the wallet numbers of e-wallet
 recipients) only as ciphertexts: nothing looks a person up by phone, so they need no index.
 Nothing here holds them in plain text.
 """
@@ -26,9 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from disburse.clock import utcnow
-from disburse.db import Base, Money, UTCDateTime, positive_money
-from disburse.keyring import register_encrypted_column
+from disburse.core.clock import utcnow
+from disburse.core.db import Base, Money, UTCDateTime, positive_money
+from disburse.core.keyring import register_encrypted_column
 
 #: The administrative-unit code version addresses use (two tiers since 2025-07-01).
 LOCALITY_VERSION_2025 = "2025-07-01"

@@ -27,8 +27,8 @@ from beneficiaries.importers import ListFileError, RawRow, read_list
 from beneficiaries.rules import RuleError, Severity
 from beneficiaries.sealing import Sealed, seal
 from beneficiaries.validation import Checked, ValidationContext, ValidRow, validate_chunk
-from disburse.errors import DomainError
-from disburse.keyring import Keyring
+from disburse.core.errors import DomainError
+from disburse.core.keyring import Keyring
 
 #: A validated chunk and, by row number, the sealed values of its valid rows.
 SealedChunk = tuple[list[Checked], dict[int, Sealed]]

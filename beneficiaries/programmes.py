@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beneficiaries.models import ProgrammeRate
-from disburse.errors import NotFound, ValidationFailed
+from disburse.core.errors import NotFound, ValidationFailed
 
 
 class Channel(StrEnum):

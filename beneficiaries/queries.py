@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
 from beneficiaries.stored import StoredPart, download_name, has_part, open_part, read_report
-from disburse import audit
-from disburse.errors import NotFound
-from disburse.keyring import Keyring
+from disburse.core import audit
+from disburse.core.errors import NotFound
+from disburse.core.keyring import Keyring
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from openpyxl import Workbook
 from beneficiaries.columns import LIST_COLUMNS
 from beneficiaries.importers import Cell, RawRow
 from beneficiaries.rules import RuleError, neutralize_cell
-from disburse.sealed_files import SealedWriter
+from disburse.core.sealed_files import SealedWriter
 
 #: Rejected rows kept for the XLSX export; beyond this the JSON report still lists them all.
 MAX_REJECTED_ROWS_IN_XLSX = 100_000

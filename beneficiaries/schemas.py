@@ -16,8 +16,8 @@ from werkzeug.utils import secure_filename
 
 from beneficiaries.models import BeneficiaryStatus
 from beneficiaries.programmes import PROGRAMMES, Channel
-from disburse.errors import ValidationFailed
-from disburse.params import page_field
+from disburse.core.errors import ValidationFailed
+from disburse.core.params import page_field
 
 #: Largest page a client may ask for; bigger exports go through the CLI.
 MAX_PER_PAGE: Final = 500

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from beneficiaries.validation import ValidRow
-from disburse.keyring import Keyring
+from disburse.core.keyring import Keyring
 
 #: (citizen ID blind index, account blind index or None, citizen ID ciphertext, account
 #: ciphertext or None, phone ciphertext or None) of one row.

@@ -34,10 +34,10 @@ from beneficiaries.rules import RuleError, Severity
 from beneficiaries.sealing import Sealed, account_index, seal_phone
 from beneficiaries.stored import import_dir, store_original, store_rejected, store_report
 from beneficiaries.validation import Checked, ValidationContext, ValidRow, validate_chunk
-from disburse import audit
-from disburse.clock import utcnow
-from disburse.errors import ValidationFailed
-from disburse.keyring import Keyring
+from disburse.core import audit
+from disburse.core.clock import utcnow
+from disburse.core.errors import ValidationFailed
+from disburse.core.keyring import Keyring
 
 #: Fields compared on re-import; a difference makes the row "updated".
 COMPARED_FIELDS = ("full_name", "date_of_birth", "gender", "province_code", "commune_code",

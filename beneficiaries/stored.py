@@ -8,7 +8,7 @@ Each import has a private directory ``<store>/import-<id>/`` (mode 0700) holding
 - ``report.json.sealed``: the full import report (row findings quote dates and names, and the
   absent list names people).
 
-All three are sealed files (``disburse.sealed_files``), each bound to its own field, so one
+All three are sealed files (``disburse.core.sealed_files``), each bound to its own field, so one
 cannot be served as another. Imports stored before sealing may still hold the plaintext
 names (``original.csv``, ``rejected.xlsx``, ``report.json``): they are read as they are, and
 ``seal_legacy`` seals them in place.
@@ -25,9 +25,9 @@ from typing import Any
 from beneficiaries.importers import RawRow
 from beneficiaries.models import ListImport
 from beneficiaries.report import ImportReport, RowFinding, write_rejected_xlsx
-from disburse.keyring import Keyring
-from disburse.private_files import private_dir
-from disburse.sealed_files import (
+from disburse.core.keyring import Keyring
+from disburse.core.private_files import private_dir
+from disburse.core.sealed_files import (
     CHUNK_SIZE,
     SUFFIX,
     SealedWriter,

@@ -1,8 +1,10 @@
 """disburse: non-cash social-security disbursement service.
 
-The application shell and the payment-batch domain. Import ``create_app`` from
-``disburse.app``; this module stays free of side effects so the domain packages can import
-``disburse.db`` and friends without pulling in Flask.
+Three folders, one direction: ``disburse.core`` (the shared kernel, which imports no domain),
+``disburse.payments`` (the payment-batch domain) and ``disburse.entry`` (the entry points:
+``create_app`` in ``disburse.entry.app``, the CLI, the scheduler, the reference services),
+which nothing imports. This module stays free of side effects so that importing the kernel
+pulls in nothing else.
 """
 
 __version__ = "0.1.0"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from disburse.db import make_engine
-from disburse.models import metadata
+from disburse.core.db import make_engine
+from disburse.entry.models import metadata
 
 config = context.config
 

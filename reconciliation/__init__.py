@@ -1,1 +1,1 @@
-"""Return-file parsers, matching, exceptions, cashless metrics and reports."""
+"""Return intake, return-file parsers, matching, exceptions, cashless metrics and reports."""

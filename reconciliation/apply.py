@@ -37,10 +37,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bank_adapters.models import Bank, ReceivedReturnFile, Submission, SubmissionState
-from disburse.batches.lifecycle import SENT
-from disburse.batches.models import Batch, Instruction, PaymentFile
-from disburse.clock import utcnow
-from disburse.keyring import Keyring
+from disburse.core.clock import utcnow
+from disburse.core.keyring import Keyring
+from disburse.payments.lifecycle import SENT
+from disburse.payments.models import Batch, Instruction, PaymentFile
 from reconciliation.consequences import apply_consequences, settle_batches
 from reconciliation.matching import (
     CONTESTING,

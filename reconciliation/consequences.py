@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, BeneficiaryHistory, BeneficiaryStatus
-from disburse import audit
-from disburse.batches.lifecycle import BatchAction, BatchState
-from disburse.batches.models import Instruction
-from disburse.batches.state import apply_action, load_for_update
-from disburse.clock import utcnow
+from disburse.core import audit
+from disburse.core.clock import utcnow
+from disburse.payments.lifecycle import BatchAction, BatchState
+from disburse.payments.models import Instruction
+from disburse.payments.state import apply_action, load_for_update
 from reconciliation.matching import InstructionState
 from reconciliation.records import ConsequenceClass, describe_reason
 

@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from disburse import audit
-from disburse.batches.lifecycle import BatchAction
-from disburse.batches.models import Instruction
-from disburse.batches.state import apply_action, load_for_update
-from disburse.clock import utcnow
-from disburse.errors import Conflict, NotFound, ValidationFailed
-from disburse.users import Role, require_role
+from disburse.core import audit
+from disburse.core.clock import utcnow
+from disburse.core.errors import Conflict, NotFound, ValidationFailed
+from disburse.core.users import Role, require_role
+from disburse.payments.lifecycle import BatchAction
+from disburse.payments.models import Instruction
+from disburse.payments.state import apply_action, load_for_update
 from reconciliation.matching import CONTESTING
 from reconciliation.models import ExceptionState, ReconciliationException, ReturnRecordRow
 

@@ -28,9 +28,9 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, BeneficiaryStatus
-from disburse.batches.build import parse_period
-from disburse.batches.models import Instruction, InstructionState
-from disburse.errors import ConfigurationError, DomainError, ValidationFailed
+from disburse.core.errors import ConfigurationError, DomainError, ValidationFailed
+from disburse.payments.build import parse_period
+from disburse.payments.models import Instruction, InstructionState
 
 #: The dimensions a report may be grouped by, in display order.
 GROUP_KEYS: Final = ("programme", "province", "commune", "period")

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from disburse.clock import utcnow
-from disburse.db import Base, UTCDateTime
-from disburse.keyring import register_encrypted_column
+from disburse.core.clock import utcnow
+from disburse.core.db import Base, UTCDateTime
+from disburse.core.keyring import register_encrypted_column
 from reconciliation.matching import ExceptionKind
 
 

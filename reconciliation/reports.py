@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from beneficiaries.localities import province_names
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.rules import neutralize_cell
-from disburse.batches.models import Instruction, PaymentFile
-from disburse.batches.service import batch_summary
+from disburse.payments.models import Instruction, PaymentFile
+from disburse.payments.service import batch_summary
 from reconciliation.metrics import CashlessReport, MetricsFilter, cashless_report
 
 #: Exceptions a report lists at most (the queue is small by design; the API pages further).

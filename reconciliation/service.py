@@ -36,11 +36,11 @@ from bank_adapters.models import (
     Submission,
     SubmissionState,
 )
-from disburse import audit
-from disburse.batches.models import Instruction
-from disburse.errors import NotFound
-from disburse.keyring import Keyring
-from disburse.signing import PublicKey, load_public_key_pem
+from disburse.core import audit
+from disburse.core.errors import NotFound
+from disburse.core.keyring import Keyring
+from disburse.core.signing import PublicKey, load_public_key_pem
+from disburse.payments.models import Instruction
 from reconciliation.apply import ReconcileOutcome, reconcile_records
 from reconciliation.matching import DEFAULT_DATE_WINDOW_DAYS
 from reconciliation.parsers.camt import StatementHeader

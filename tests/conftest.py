@@ -17,16 +17,16 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from disburse import audit
-from disburse.app import create_app
-from disburse.cli import cli
-from disburse.config import Settings
-from disburse.db import make_engine
-from migrations import alembic_config
+from disburse.core import audit
+from disburse.core.config import Settings
+from disburse.core.db import make_engine
+from disburse.entry.app import create_app
+from disburse.entry.cli.main import cli
+from disburse.entry.migrate import alembic_config
 
 TEST_DB_ENV = "DISBURSE_TEST_DATABASE_URL"
 #: The audit MAC key of sessions made outside an application (an application's sessions use
-#: its own keyring's key, see ``disburse.audit``).
+#: its own keyring's key, see ``disburse.core.audit``).
 TEST_AUDIT_KEY = b"disburse test audit chain key 32"
 
 audit.set_default_key_source(audit.fixed_key_source(TEST_AUDIT_KEY))

@@ -1,11 +1,10 @@
 """The population-registry client: result types, the registry interface, the HTTP adapter.
 
 ``HttpPopulationRegistry`` talks to the national population database through its gateway (in
-tests and the demo: the reference ``beneficiaries.popdb`` service). ``StaticPopulationRegistry``
+tests and the demo: the reference ``disburse.entry.popdb`` service). ``StaticPopulationRegistry``
 answers from memory, for tests of code that needs *a* registry.
 """
 
-from beneficiaries.registry.breaker import BreakerState, CircuitBreaker, backoff_delay
 from beneficiaries.registry.client import HttpPopulationRegistry, is_citizen_id
 from beneficiaries.registry.memory import StaticPopulationRegistry
 from beneficiaries.registry.models import (
@@ -17,6 +16,7 @@ from beneficiaries.registry.models import (
     RegistryStatus,
     evidence_digest,
 )
+from disburse.core.breaker import BreakerState, CircuitBreaker, backoff_delay
 
 __all__ = [
     "BreakerState",

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 
-from beneficiaries.registry.breaker import CircuitBreaker, backoff_delay
 from beneficiaries.registry.models import (
     CitizenRecord,
     LookupResult,
@@ -29,6 +28,7 @@ from beneficiaries.registry.models import (
     RegistryStatus,
     evidence_digest,
 )
+from disburse.core.breaker import CircuitBreaker, backoff_delay
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from disburse.clock import utcnow
-from disburse.db import Base, UTCDateTime
+from disburse.core.clock import utcnow
+from disburse.core.db import Base, UTCDateTime
 
 
 class Outcome(StrEnum):

@@ -11,7 +11,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.schemas import MAX_PER_PAGE
 from beneficiaries.verification.models import Outcome
-from disburse.params import id_field, page_field
+from disburse.core.params import id_field, page_field
 
 _PROVINCE = validate.Regexp(r"^\d{2}$", error="2 digits expected")
 

@@ -25,11 +25,11 @@ from beneficiaries.verification.models import (
     Verification,
     VerificationOverride,
 )
-from disburse import audit
-from disburse.clock import utcnow
-from disburse.errors import Conflict, NotFound, ValidationFailed
-from disburse.keyring import Keyring
-from disburse.users import Role, require_role
+from disburse.core import audit
+from disburse.core.clock import utcnow
+from disburse.core.errors import Conflict, NotFound, ValidationFailed
+from disburse.core.keyring import Keyring
+from disburse.core.users import Role, require_role
 
 CHUNK = 5_000
 BENEFICIARIES = bulk.BENEFICIARIES

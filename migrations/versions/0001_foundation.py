@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import disburse.db
+import disburse.core.db
 
 revision: str = '0001'
 down_revision: str | Sequence[str] | None = None
@@ -56,7 +56,7 @@ def upgrade() -> None:
     """Apply this revision."""
     op.create_table('audit_entries',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
-    sa.Column('at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=120), nullable=False),
     sa.Column('action', sa.String(length=80), nullable=False),
     sa.Column('object_type', sa.String(length=60), nullable=False),
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('bank_bin', sa.String(length=6), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("(role = 'bank') = (bank_bin IS NOT NULL)", name=op.f('ck_users_bank_scope')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('name', name=op.f('uq_users_name'))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import disburse.db
+import disburse.core.db
 from beneficiaries.programmes import SEED_RATES
 
 revision: str = '0002'
@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('file_sha256', sa.String(length=64), nullable=False),
     sa.Column('file_size', sa.BigInteger(), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
-    sa.Column('at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('accept_valid', sa.Boolean(), nullable=False),
     sa.Column('end_missing', sa.Boolean(), nullable=False),
     sa.Column('outcome', sa.String(length=20), nullable=False),
@@ -76,8 +76,8 @@ def upgrade() -> None:
     sa.Column('source_import_id', sa.Integer(), nullable=False),
     sa.Column('source_row', sa.Integer(), nullable=False),
     sa.Column('last_seen_import_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.CheckConstraint("channel = 'cash' OR (bank_bin IS NOT NULL AND account_enc IS NOT NULL)", name=op.f('ck_beneficiaries_account_for_non_cash')),
     sa.CheckConstraint("channel IN ('bank', 'ewallet', 'cash')", name=op.f('ck_beneficiaries_channel_known')),
@@ -101,7 +101,7 @@ def upgrade() -> None:
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('import_id', sa.Integer(), nullable=True),
     sa.Column('reason', sa.String(length=300), nullable=True),
-    sa.Column('at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiaries.id'], name=op.f('fk_beneficiary_history_beneficiary_id_beneficiaries')),
     sa.ForeignKeyConstraint(['import_id'], ['list_imports.id'], name=op.f('fk_beneficiary_history_import_id_list_imports')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_beneficiary_history'))

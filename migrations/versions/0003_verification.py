@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import disburse.db
+import disburse.core.db
 
 revision: str = '0003'
 down_revision: str | Sequence[str] | None = '0002'
@@ -31,8 +31,8 @@ def upgrade() -> None:
     sa.Column('date_of_death', sa.Date(), nullable=True),
     sa.Column('evidence_digest', sa.String(length=64), nullable=False),
     sa.Column('request_id', sa.String(length=64), nullable=False),
-    sa.Column('registry_served_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('checked_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('registry_served_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('checked_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiaries.id'], name=op.f('fk_verifications_beneficiary_id_beneficiaries')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_verifications'))
@@ -47,7 +47,7 @@ def upgrade() -> None:
     sa.Column('beneficiary_id', sa.Integer(), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('reason', sa.String(length=500), nullable=False),
-    sa.Column('at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['beneficiary_id'], ['beneficiaries.id'], name=op.f('fk_verification_overrides_beneficiary_id_beneficiaries')),
     sa.ForeignKeyConstraint(['verification_id'], ['verifications.id'], name=op.f('fk_verification_overrides_verification_id_verifications')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_verification_overrides')),

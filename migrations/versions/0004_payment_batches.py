@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import disburse.db
+import disburse.core.db
 
 revision: str = '0004'
 down_revision: str | Sequence[str] | None = '0003'
@@ -35,8 +35,8 @@ def upgrade() -> None:
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('exclusions', sa.JSON(), nullable=False),
     sa.Column('reason', sa.String(length=500), nullable=True),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.CheckConstraint('count >= 0', name=op.f('ck_batches_count_not_negative')),
     sa.CheckConstraint('total >= 0', name=op.f('ck_batches_total_not_negative')),
@@ -53,8 +53,8 @@ def upgrade() -> None:
     sa.Column('batch_hash', sa.String(length=64), nullable=False),
     sa.Column('count', sa.BigInteger(), nullable=False),
     sa.Column('total', sa.BigInteger(), nullable=False),
-    sa.Column('at', disburse.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('voided_at', disburse.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('voided_at', disburse.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('void_reason', sa.String(length=300), nullable=True),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_batch_approvals_batch_id_batches')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batch_approvals'))
@@ -76,7 +76,7 @@ def upgrade() -> None:
     sa.Column('ctrl_sum', sa.BigInteger(), nullable=False),
     sa.Column('batch_hash', sa.String(length=64), nullable=False),
     sa.Column('key_id', sa.String(length=32), nullable=False),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_payment_files_batch_id_batches')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_files')),
     sa.UniqueConstraint('batch_id', 'route', 'part_no', name=op.f('uq_payment_files_batch_id_route_part_no')),
@@ -108,7 +108,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('reason_code', sa.String(length=8), nullable=True),
     sa.Column('payment_file_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('amount = base_amount + arrears_amount', name=op.f('ck_payment_instructions_amount_adds_up')),
     sa.CheckConstraint('amount > 0', name=op.f('ck_payment_instructions_amount_positive')),
     sa.CheckConstraint('arrears_amount >= 0', name=op.f('ck_payment_instructions_arrears_not_negative')),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import disburse.db
+import disburse.core.db
 
 revision: str = '0005'
 down_revision: str | Sequence[str] | None = '0004'
@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('profile', sa.JSON(), nullable=False),
     sa.Column('api_base_url', sa.String(length=300), nullable=True),
     sa.Column('token_hash', sa.String(length=64), nullable=True),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('bin', name=op.f('pk_banks')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_banks_token_hash'))
     )
@@ -44,7 +44,7 @@ def upgrade() -> None:
     sa.Column('stored_path', sa.String(length=500), nullable=False),
     sa.Column('signature_valid', sa.Boolean(), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
-    sa.Column('received_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['bank_bin'], ['banks.bin'], name=op.f('fk_return_files_bank_bin_banks')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_return_files')),
     sa.UniqueConstraint('bank_bin', 'sha256', name=op.f('uq_return_files_bank_bin_sha256'))
@@ -64,9 +64,9 @@ def upgrade() -> None:
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.Column('receipt', sa.JSON(), nullable=True),
     sa.Column('worker', sa.String(length=120), nullable=True),
-    sa.Column('lease_until', disburse.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_until', disburse.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_submissions_batch_id_batches')),
     sa.ForeignKeyConstraint(['payment_file_id'], ['payment_files.id'], name=op.f('fk_submissions_payment_file_id_payment_files')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_submissions')),

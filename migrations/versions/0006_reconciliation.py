@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import disburse.db
+import disburse.core.db
 
 revision: str = '0006'
 down_revision: str | Sequence[str] | None = '0005'
@@ -42,7 +42,7 @@ def upgrade() -> None:
     sa.Column('booking_date', sa.Date(), nullable=True),
     sa.Column('matched_instruction_id', sa.Integer(), nullable=True),
     sa.Column('decision', sa.String(length=10), nullable=False),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['matched_instruction_id'], ['payment_instructions.id'], name=op.f('fk_return_records_matched_instruction_id_payment_instructions')),
     sa.ForeignKeyConstraint(['return_file_id'], ['return_files.id'], name=op.f('fk_return_records_return_file_id_return_files')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_return_records')),
@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('reason_code', sa.String(length=35), nullable=True),
     sa.Column('return_record_id', sa.Integer(), nullable=True),
     sa.Column('actor', sa.String(length=120), nullable=False),
-    sa.Column('at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instruction_id'], ['payment_instructions.id'], name=op.f('fk_instruction_events_instruction_id_payment_instructions')),
     sa.ForeignKeyConstraint(['return_record_id'], ['return_records.id'], name=op.f('fk_instruction_events_return_record_id_return_records')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_instruction_events'))
@@ -81,8 +81,8 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('resolution_note', sa.String(length=1000), nullable=True),
     sa.Column('resolved_by', sa.String(length=64), nullable=True),
-    sa.Column('resolved_at', disburse.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', disburse.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['return_file_id'], ['return_files.id'], name=op.f('fk_reconciliation_exceptions_return_file_id_return_files')),
     sa.ForeignKeyConstraint(['return_record_id'], ['return_records.id'], name=op.f('fk_reconciliation_exceptions_return_record_id_return_records')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reconciliation_exceptions'))

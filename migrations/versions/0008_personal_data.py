@@ -40,9 +40,9 @@ _FIELD = "phone"
 
 def _keyring(why: str) -> Any:
     """The keyring, or a clear error naming what to set (nothing has been changed yet)."""
-    from disburse.config import Settings
-    from disburse.errors import ConfigurationError
-    from disburse.keyring import Keyring
+    from disburse.core.config import Settings
+    from disburse.core.errors import ConfigurationError
+    from disburse.core.keyring import Keyring
 
     given = context.config.attributes.get("keyring") if context.config else None
     if given is not None:
@@ -51,7 +51,7 @@ def _keyring(why: str) -> Any:
         from flask import has_app_context
 
         if has_app_context():
-            from disburse.app import services
+            from disburse.entry.context import services
 
             return services().keyring()
         return Keyring.load(Settings.from_env().key_dir)

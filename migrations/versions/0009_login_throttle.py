@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from disburse.db import UTCDateTime
+from disburse.core.db import UTCDateTime
 
 revision: str = '0009'
 down_revision: str | Sequence[str] | None = '0008'

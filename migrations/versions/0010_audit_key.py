@@ -2,7 +2,7 @@
 
 No schema change: the switch from SHA-256 to HMAC-SHA256 entry hashes is recorded beside the
 key in the keyring's ``audit.key`` (the last unkeyed entry and its hash), where someone who can
-write the database cannot move it; checkpoints are files. See ``disburse.audit``.
+write the database cannot move it; checkpoints are files. See ``disburse.core.audit``.
 
 Revision ID: 0010
 Revises: 0009

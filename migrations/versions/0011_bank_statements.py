@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import disburse.db
+import disburse.core.db
 
 revision: str = '0011'
 down_revision: str | Sequence[str] | None = '0010'
@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column('account', sa.String(length=70), nullable=False),
         sa.Column('statement_id', sa.String(length=35), nullable=False),
         sa.Column('sequence', sa.BigInteger(), nullable=True),
-        sa.Column('created_at', disburse.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('created_at', disburse.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['return_file_id'], ['return_files.id'],
                                 name=op.f('fk_bank_statements_return_file_id_return_files')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_statements')),

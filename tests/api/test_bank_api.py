@@ -16,13 +16,14 @@ from werkzeug.test import TestResponse
 
 from bank_adapters import banks
 from bank_adapters.models import Bank, ReceivedReturnFile
-from bank_adapters.outbox import outgoing_file, payment_files_root
-from disburse import audit, signing
-from disburse.app import services
-from disburse.batches.models import PaymentFile
-from disburse.keyring import Keyring
-from disburse.uow import unit_of_work
-from disburse.users import User
+from bank_adapters.outbox import outgoing_file
+from disburse.core import audit, signing
+from disburse.core.keyring import Keyring
+from disburse.core.uow import unit_of_work
+from disburse.core.users import User
+from disburse.entry.context import services
+from disburse.payments.models import PaymentFile
+from disburse.payments.storage import payment_files_root
 from tests.integration.test_outbox import make_batch
 
 BIDV, VCB = "970418", "970436"
@@ -46,7 +47,7 @@ class World:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client; the blueprint is registered here until the lead wires it in app.py."""
-    from bank_adapters.api import bank_api
+    from disburse.entry.api.bank import bank_api
 
     if "bank_api" not in app.blueprints:
         app.register_blueprint(bank_api)
@@ -242,10 +243,10 @@ def test_upload_without_a_file_is_422(client: FlaskClient, world) -> None:
 
 def test_cli_registers_a_bank_and_prints_a_working_token_once(app: Flask, client: FlaskClient,
                                                                run_cli, tmp_path: Path) -> None:
-    from bank_adapters.cli import banks_group
-    from disburse.cli import cli
+    from disburse.entry.cli.bank import banks_group
+    from disburse.entry.cli.main import cli
 
-    if "banks" not in cli.commands:  # until the lead registers the group in disburse/cli.py
+    if "banks" not in cli.commands:  # until the lead registers the group in the CLI
         cli.add_command(banks_group)
     pem = tmp_path / "bank.pem"
     pem.write_bytes(signing.public_key_pem(signing.generate_ed25519().public_key()))

@@ -1,6 +1,6 @@
 """The batch JSON API, end to end through HTTP, against a real population-registry process.
 
-A small synthetic population is served by ``python -m beneficiaries.popdb serve`` on 127.0.0.1
+A small synthetic population is served by ``python -m disburse.entry.popdb serve`` on 127.0.0.1
 and its pension list is imported; the create endpoint builds its own HTTP registry client from
 the settings, which point at that process. Batches are then submitted, approved by a second
 person, their files written, downloaded and checked with the service's public key.
@@ -25,14 +25,14 @@ from werkzeug.test import TestResponse
 
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.synth import DefectRates, write_lists, write_population_csv
-from disburse import signing, users
-from disburse.app import services
-from disburse.batches.api import batch_api
-from disburse.batches.files import verify_payment_file
-from disburse.config import Settings
-from disburse.keyring import Keyring
-from disburse.signing_keys import ensure_signing_keys, load_public_key
-from disburse.users import Role, add_user
+from disburse.core import signing, users
+from disburse.core.config import Settings
+from disburse.core.keyring import Keyring
+from disburse.core.signing_keys import ensure_signing_keys, load_public_key
+from disburse.core.users import Role, add_user
+from disburse.entry.api.batches import batch_api
+from disburse.entry.context import services
+from disburse.payments.files import verify_payment_file
 from tests.e2e.conftest import PopdbLauncher, PopdbProcess
 
 PASSWORD = "correct horse battery"

@@ -15,16 +15,16 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from beneficiaries.api import beneficiaries_api
 from beneficiaries.columns import headers
 from beneficiaries.models import Beneficiary, ListImport
 from beneficiaries.schemas import readable_filename
-from disburse import users
-from disburse.app import services
-from disburse.audit import AuditEntry
-from disburse.config import Settings
-from disburse.keyring import Keyring
-from disburse.users import Role, add_user
+from disburse.core import users
+from disburse.core.audit import AuditEntry
+from disburse.core.config import Settings
+from disburse.core.keyring import Keyring
+from disburse.core.users import Role, add_user
+from disburse.entry.api.beneficiaries import beneficiaries_api
+from disburse.entry.context import services
 
 PASSWORD = "correct horse battery"
 USERS = {"prep": Role.PREPARER, "appr": Role.APPROVER, "audi": Role.AUDITOR,

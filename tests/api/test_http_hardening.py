@@ -19,12 +19,12 @@ from werkzeug.test import TestResponse
 
 from bank_adapters import banks
 from bank_adapters.models import ReceivedReturnFile
-from disburse import signing, users
-from disburse.app import PROBLEM_JSON, services
-from disburse.keyring import Keyring
-from disburse.params import MAX_ID, MAX_PAGE, column_length, cut_file_name
-from disburse.uow import unit_of_work
-from disburse.users import Role
+from disburse.core import signing, users
+from disburse.core.keyring import Keyring
+from disburse.core.params import MAX_ID, MAX_PAGE, column_length, cut_file_name
+from disburse.core.uow import unit_of_work
+from disburse.core.users import Role
+from disburse.entry.context import PROBLEM_JSON, services
 
 PASSWORD = "mật khẩu đủ dài 123"
 BANK_BIN = "970418"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from sqlalchemy import select
 
-from disburse import audit
-from disburse.app import request_session, services
-from disburse.errors import NotFound
-from disburse.keyring import Keyring
+from disburse.core import audit
+from disburse.core.errors import NotFound
+from disburse.core.keyring import Keyring
+from disburse.entry.context import request_session, services
 
 
 def test_health(app: Flask) -> None:

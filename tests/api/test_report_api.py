@@ -16,13 +16,13 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from werkzeug.test import TestResponse
 
-from disburse import users
-from disburse.app import services
-from disburse.cli import cli
-from disburse.uow import unit_of_work
-from disburse.users import Role, add_user
-from reconciliation.report_api import report_api
-from reconciliation.report_cli import report_group
+from disburse.core import users
+from disburse.core.uow import unit_of_work
+from disburse.core.users import Role, add_user
+from disburse.entry.api.reports import report_api
+from disburse.entry.cli.main import cli
+from disburse.entry.cli.reports import report_group
+from disburse.entry.context import services
 from tests.conftest import CliRun
 from tests.integration.test_metrics_db import Seeded, expected, seed
 
@@ -39,7 +39,7 @@ def api(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Flask, Se
                                                          parallelism=1))
     if "report_api" not in app.blueprints:
         app.register_blueprint(report_api)
-    if "report" not in cli.commands:  # until the lead registers it in disburse/cli.py
+    if "report" not in cli.commands:  # until the lead registers it in disburse/entry/cli/main.py
         cli.add_command(report_group)
     with unit_of_work(services(app).session_factory) as session:
         for name, role in USERS.items():

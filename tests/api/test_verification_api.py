@@ -1,6 +1,6 @@
 """The verification JSON API against a real population-registry process on 127.0.0.1.
 
-A small synthetic population is served by ``python -m beneficiaries.popdb serve``; its lists
+A small synthetic population is served by ``python -m disburse.entry.popdb serve``; its lists
 (with injected identity defects and their answer key) are imported, then runs, listings and
 overrides go through the Flask test client, as staff would use them.
 """
@@ -26,14 +26,14 @@ from werkzeug.test import TestResponse
 from beneficiaries.models import Beneficiary
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.synth import DefectRates, write_lists, write_population_csv
-from beneficiaries.verification.api import verification_api
 from beneficiaries.verification.models import Outcome, Verification, VerificationOverride
-from disburse import users
-from disburse.app import services
-from disburse.audit import AuditEntry
-from disburse.config import Settings
-from disburse.keyring import Keyring
-from disburse.users import Role, add_user
+from disburse.core import users
+from disburse.core.audit import AuditEntry
+from disburse.core.config import Settings
+from disburse.core.keyring import Keyring
+from disburse.core.users import Role, add_user
+from disburse.entry.api.verification import verification_api
+from disburse.entry.context import services
 from tests.e2e.conftest import PopdbLauncher, PopdbProcess
 
 PASSWORD = "correct horse battery"

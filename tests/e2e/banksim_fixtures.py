@@ -1,7 +1,7 @@
-"""Helpers that start the bank simulator (``bank_adapters.banksim``) as a real process.
+"""Helpers that start the bank simulator (``disburse.entry.banksim``) as a real process.
 
 The simulator runs as a child process on 127.0.0.1, started the way an operator would
-(``python -m bank_adapters.banksim serve``); ``start_banksim`` waits for its "listening" line.
+(``python -m disburse.entry.banksim serve``); ``start_banksim`` waits for its "listening" line.
 ``write_signed_file`` writes a pain.001 with its detached signature and manifest, and
 ``submit`` uploads one the way the HTTP contract asks. Imported by the tests that need a bank.
 """
@@ -22,16 +22,16 @@ from pathlib import Path
 
 import httpx
 
-from disburse.payment_files import BankProfile, FileHeader, PaymentLine, write_pain001
-from disburse.signing import (
+from disburse.core.signing import (
     PrivateKey,
     key_id_for,
     manifest_path,
     public_key_pem,
     sign_file,
     signature_path,
-    write_manifest,
 )
+from disburse.payments.payment_files import BankProfile, FileHeader, PaymentLine, write_pain001
+from disburse.payments.payment_files.manifest import write_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BANKSIM_TOKEN = "banksim-test-token"
@@ -92,7 +92,7 @@ def start_banksim(
     env.pop("BANKSIM_TOKEN", None)
     with log.open("w", encoding="utf-8") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bank_adapters.banksim", *args], stdout=subprocess.PIPE,
+            [sys.executable, "-m", "disburse.entry.banksim", *args], stdout=subprocess.PIPE,
             stderr=err, text=True, encoding="utf-8", env=env, cwd=REPO_ROOT,
         )
     assert process.stdout is not None

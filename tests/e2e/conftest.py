@@ -1,7 +1,7 @@
-"""Fixtures that start the reference population registry (``beneficiaries.popdb``) as a process.
+"""Fixtures that start the reference population registry (``disburse.entry.popdb``) as a process.
 
 The registry runs as a real child process on 127.0.0.1, started the way an operator would
-(``python -m beneficiaries.popdb serve``); the fixtures wait for its "listening" line and stop
+(``python -m disburse.entry.popdb serve``); the fixtures wait for its "listening" line and stop
 it at teardown.
 """
 
@@ -52,11 +52,11 @@ class PopdbProcess:
 
 
 def run_popdb(args: Sequence[str], log: Path) -> subprocess.Popen[str]:
-    """Start ``python -m beneficiaries.popdb ARGS`` with stdout piped and stderr to ``log``."""
+    """Start ``python -m disburse.entry.popdb ARGS`` with stdout piped and stderr to ``log``."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     with log.open("w", encoding="utf-8") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "beneficiaries.popdb", *args],
+            [sys.executable, "-m", "disburse.entry.popdb", *args],
             stdout=subprocess.PIPE, stderr=err, text=True, encoding="utf-8", env=env,
             cwd=REPO_ROOT,
         )

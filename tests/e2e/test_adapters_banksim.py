@@ -29,10 +29,10 @@ from bank_adapters.protocol import (
     SubmissionStatus,
     SubmissionTimeout,
 )
-from disburse import signing
-from disburse.batches.models import PaymentFile
-from disburse.db import make_engine, make_session_factory
-from disburse.uow import unit_of_work
+from disburse.core import signing
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.uow import unit_of_work
+from disburse.payments.models import PaymentFile
 from tests.conftest import migrate
 from tests.e2e.banksim_fixtures import BanksimLauncher, BanksimProcess, write_public_key
 from tests.integration.test_outbox import make_batch, payment_lines, write_signed_pain001

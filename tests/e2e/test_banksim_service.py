@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from bank_adapters.banksim.returns import CAMT054_SCHEMA, PAIN002_SCHEMA
-from disburse.payment_files import PaymentLine
-from disburse.signing import load_public_key_pem
+from disburse.core.signing import load_public_key_pem
+from disburse.entry.banksim.returns import CAMT054_SCHEMA, PAIN002_SCHEMA
+from disburse.payments.payment_files import PaymentLine
 from reconciliation.parsers.camt import parse_camt054
 from reconciliation.parsers.pain002 import parse_pain002
 from reconciliation.records import ReturnRecord, ReturnStatus

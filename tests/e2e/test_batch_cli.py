@@ -1,5 +1,5 @@
 """``disburse batch`` end to end: a list imported, a batch built against the real registry
-process (``beneficiaries.popdb`` on 127.0.0.1), submitted, refused to its own preparer,
+process (``disburse.entry.popdb`` on 127.0.0.1), submitted, refused to its own preparer,
 approved by a second person and shown."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 from click.testing import Result
 
 from beneficiaries.synth.population import POPULATION_COLUMNS
-from disburse.batches.cli import batch_group
-from disburse.cli import cli
-from disburse.config import Settings
+from disburse.core.config import Settings
+from disburse.entry.cli.batches import batch_group
+from disburse.entry.cli.main import cli
 from tests.conftest import CliRun
 from tests.e2e.conftest import PopdbLauncher, PopdbProcess
 from tests.listfiles import Row, list_row, write_csv
 
-# Until the lead registers the group in ``disburse.cli._register``.
+# Until the lead registers the group in ``disburse.entry.cli.main._register``.
 if "batch" not in cli.commands:
     cli.add_command(batch_group)
 

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from beneficiaries.columns import headers
-from disburse.db import make_engine
-from disburse.keyring import Keyring
-from disburse.users import Role, add_user
+from disburse.core.db import make_engine
+from disburse.core.keyring import Keyring
+from disburse.core.users import Role, add_user
 from tests.conftest import migrate
 from tests.listfiles import cccd, list_row, write_csv
 

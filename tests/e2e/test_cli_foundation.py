@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from disburse.db import make_engine
+from disburse.core.db import make_engine
 
 DISBURSE = str(Path(sys.executable).parent / "disburse")
 PASSWORD = "mật khẩu đủ dài 123"

@@ -1,9 +1,9 @@
 """``disburse batch files``, ``files verify`` and ``keys export-public`` as real processes.
 
 Each command runs in a child process through the ``disburse`` click group. Until the lead
-registers these commands in ``disburse/cli.py``, the child adds them itself (in that child only)
-before running the group, so the path exercised is the real one: argument parsing, the app
-context, the unit of work and the group's error handling.
+registers these commands in ``disburse/entry/cli/main.py``, the child adds them itself (in
+that child only) before running the group, so the path exercised is the real one: argument
+parsing, the app context, the unit of work and the group's error handling.
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from disburse import signing, users
-from disburse.db import make_engine
-from disburse.keyring import Keyring
-from disburse.signing_keys import ensure_signing_keys
+from disburse.core import signing, users
+from disburse.core.db import make_engine
+from disburse.core.keyring import Keyring
+from disburse.core.signing_keys import ensure_signing_keys
 from tests.integration.test_batch_files import Spec, build_batch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNNER = """
 import sys
-from disburse.cli import cli
-from disburse.cli_core import keys_group
-from disburse.batches import files_cli
+from disburse.entry.cli.main import cli
+from disburse.entry.cli.foundation import keys_group
+from disburse.entry.cli import files as files_cli
 if "files" not in cli.commands:
     batch = cli.commands.get("batch")
     if batch is None:

@@ -32,14 +32,14 @@ from sqlalchemy import select
 
 from bank_adapters.file_exchange import exchange_root, write_atomically
 from beneficiaries.synth.accounts import read_list_rows
-from beneficiaries.synth.cli import synth
-from disburse import audit, signing
-from disburse.app import services
-from disburse.batches.models import Instruction
-from disburse.cli import cli
-from disburse.config import Settings
-from disburse.scheduler import scheduler
-from disburse.uow import unit_of_work
+from disburse.core import audit, signing
+from disburse.core.config import Settings
+from disburse.core.uow import unit_of_work
+from disburse.entry.cli.main import cli
+from disburse.entry.cli.scheduler import scheduler
+from disburse.entry.cli.synth import synth
+from disburse.entry.context import services
+from disburse.payments.models import Instruction
 from reconciliation.metrics import MetricsFilter, cashless_report
 from tests.conftest import CliRun
 from tests.e2e.banksim_fixtures import BANKSIM_TOKEN, BanksimLauncher, BanksimProcess
@@ -47,7 +47,7 @@ from tests.e2e.conftest import PopdbLauncher, PopdbProcess
 
 pytestmark = pytest.mark.e2e
 
-# Until the lead registers the group in ``disburse.cli._register``.
+# Until the lead registers the group in ``disburse.entry.cli.main._register``.
 if "scheduler" not in cli.commands:
     cli.add_command(scheduler)
 
@@ -57,7 +57,7 @@ PERIOD = "2026-11"
 PENSION_BANK = "970436"  # routing_default.json: pension pays through route vcb
 POST_BIN = "970449"
 PASSWORD = "mật khẩu đủ dài 123"
-ROUTING_DEFAULT = Path(__file__).resolve().parents[2] / "disburse/batches/routing_default.json"
+ROUTING_DEFAULT = Path(__file__).resolve().parents[2] / "disburse/payments/routing_default.json"
 #: Defects the verification step catches (the person is never instructed); the import-stage
 #: defects are switched off so that which rows become instructions is known from the key.
 DEFECT_RATES = {"wrong-name": "0.01", "wrong-dob": "0.01", "deceased": "0.02",

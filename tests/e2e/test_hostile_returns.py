@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bank_adapters.models import Bank
-from disburse.db import make_engine
-from disburse.signing import public_key_pem
-from disburse.users import Role, add_user
+from disburse.core.db import make_engine
+from disburse.core.signing import public_key_pem
+from disburse.core.users import Role, add_user
 from tests.integration.test_hostile_lists import PASSWORD, PEAK_RSS_LIMIT, env, run_capped
 
 pytestmark = pytest.mark.e2e

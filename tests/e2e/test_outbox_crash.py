@@ -24,9 +24,9 @@ from sqlalchemy import select
 
 from bank_adapters.models import Submission
 from bank_adapters.outbox import PAUSE_AT_ENV, PAUSE_DIR_ENV, enqueue_batch
-from disburse import signing
-from disburse.db import make_engine, make_session_factory
-from disburse.uow import unit_of_work
+from disburse.core import signing
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.uow import unit_of_work
 from tests.conftest import migrate
 from tests.e2e.banksim_fixtures import REPO_ROOT, BanksimLauncher, BanksimProcess, write_public_key
 from tests.integration.test_outbox import make_batch
@@ -41,8 +41,8 @@ import sys
 from pathlib import Path
 from bank_adapters.http_api import HttpApiAdapter, HttpBankConfig
 from bank_adapters.outbox import deliver_pending
-from disburse import audit
-from disburse.db import make_engine, make_session_factory
+from disburse.core import audit
+from disburse.core.db import make_engine, make_session_factory
 
 # the parent's test key (tests/conftest.py): this child writes to the same audit chain
 audit.set_default_key_source(audit.fixed_key_source(b"disburse test audit chain key 32"))

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from beneficiaries.popdb.store import LOAD_CHUNK, PopulationStore, load_population
 from beneficiaries.registry import (
     BreakerState,
     CircuitBreaker,
@@ -26,6 +25,7 @@ from beneficiaries.registry import (
     RegistryStatus,
 )
 from beneficiaries.registry.client import parse_answer
+from disburse.entry.popdb.store import LOAD_CHUNK, PopulationStore, load_population
 
 pytestmark = pytest.mark.e2e
 
@@ -282,7 +282,7 @@ def test_cli_rejects_a_bad_csv_without_a_traceback(tmp_path: Path) -> None:
     bad = write_population_csv(tmp_path / "people.csv", [GOOD, _with(
         citizen_id="079045000123", date_of_birth="1945-13-02")])
     result = subprocess.run(
-        [sys.executable, "-m", "beneficiaries.popdb", "serve", "--data", str(bad), "--port",
+        [sys.executable, "-m", "disburse.entry.popdb", "serve", "--data", str(bad), "--port",
          "0", "--token", "t", "--db", str(tmp_path / "db.sqlite")],
         capture_output=True, text=True, timeout=30, cwd=REPO_ROOT,
         env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
@@ -297,7 +297,7 @@ def test_cli_rejects_a_bad_csv_without_a_traceback(tmp_path: Path) -> None:
 def test_cli_load_command(tmp_path: Path) -> None:
     good = write_population_csv(tmp_path / "people.csv", [GOOD])
     result = subprocess.run(
-        [sys.executable, "-m", "beneficiaries.popdb", "load", "--data", str(good), "--db",
+        [sys.executable, "-m", "disburse.entry.popdb", "load", "--data", str(good), "--db",
          str(tmp_path / "db.sqlite")],
         capture_output=True, text=True, timeout=30, cwd=REPO_ROOT,
         env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},

@@ -37,14 +37,14 @@ from beneficiaries.models import Beneficiary, ListImport
 from beneficiaries.registry import CitizenRecord, RegistryStatus, StaticPopulationRegistry
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.verification.service import VerifyScope, verify
-from disburse.batches import service
-from disburse.batches.models import Approval, Batch, Instruction
-from disburse.batches.routing import load_routing
-from disburse.clock import utcnow
-from disburse.db import make_engine, make_session_factory
-from disburse.keyring import Keyring
-from disburse.uow import unit_of_work
-from disburse.users import Role, User
+from disburse.core.clock import utcnow
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.keyring import Keyring
+from disburse.core.uow import unit_of_work
+from disburse.core.users import Role, User
+from disburse.payments import service
+from disburse.payments.models import Approval, Batch, Instruction
+from disburse.payments.routing import load_routing
 from reconciliation.models import InstructionEvent
 from tests.conftest import migrate
 from tests.e2e.conftest import REPO_ROOT
@@ -63,8 +63,8 @@ INTERNAL = "internal error"
 _LISTENING = re.compile(r"disburse app listening on 127\.0\.0\.1:(\d+)")
 # The app as an operator would serve it behind a WSGI server, on a free loopback port.
 _SERVE = """
-from disburse.app import create_app
-from disburse.serving import serve_forever
+from disburse.entry.app import create_app
+from disburse.core.serving import serve_forever
 serve_forever(create_app(), "127.0.0.1", 0, access_log=False,
               banner=lambda port: f"disburse app listening on 127.0.0.1:{port}")
 """

@@ -17,9 +17,9 @@ from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.synth import write_lists, write_population_csv
 from beneficiaries.verification import service
 from beneficiaries.verification.models import Outcome, Verification
-from disburse import users
-from disburse.errors import Conflict, Forbidden
-from disburse.keyring import Keyring
+from disburse.core import users
+from disburse.core.errors import Conflict, Forbidden
+from disburse.core.keyring import Keyring
 from tests.e2e.conftest import PopdbLauncher
 
 TODAY = date(2026, 11, 23)

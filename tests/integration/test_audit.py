@@ -12,12 +12,12 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from disburse import audit
-from disburse.app import services
-from disburse.clock import utcnow
-from disburse.db import make_engine
-from disburse.keyring import AuditMacKey, Keyring, load_audit_key
-from disburse.scheduler import NightlyRun
+from disburse.core import audit
+from disburse.core.clock import utcnow
+from disburse.core.db import make_engine
+from disburse.core.keyring import AuditMacKey, Keyring, load_audit_key
+from disburse.entry.context import services
+from disburse.entry.scheduler import NightlyRun
 from tests.conftest import CliRun, backend, migrate
 
 

@@ -24,16 +24,16 @@ from beneficiaries.models import Beneficiary
 from beneficiaries.registry import CitizenRecord, RegistryStatus, StaticPopulationRegistry
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.verification.service import VerifyScope, verify
-from disburse import audit
-from disburse.batches import service
-from disburse.batches.models import Approval, Batch, Instruction
-from disburse.batches.routing import load_routing
-from disburse.clock import utcnow
-from disburse.db import make_engine, make_session_factory
-from disburse.errors import Conflict, InvalidTransition
-from disburse.keyring import Keyring
-from disburse.uow import unit_of_work
-from disburse.users import Role, User
+from disburse.core import audit
+from disburse.core.clock import utcnow
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.errors import Conflict, InvalidTransition
+from disburse.core.keyring import Keyring
+from disburse.core.uow import unit_of_work
+from disburse.core.users import Role, User
+from disburse.payments import service
+from disburse.payments.models import Approval, Batch, Instruction
+from disburse.payments.routing import load_routing
 from tests.conftest import migrate
 from tests.listfiles import list_row, write_csv
 

@@ -23,29 +23,30 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, ListImport
-from disburse import signing
-from disburse.batches.files import (
-    RewriteMismatch,
-    plan_files,
-    verify_payment_file,
-    write_batch_files,
-)
-from disburse.batches.lifecycle import BatchState
-from disburse.batches.models import Approval, Batch, Instruction, PaymentFile
-from disburse.batches.routing import RoutingConfig, load_routing, parse_routing
-from disburse.batches.routing import _default_text as default_routing_text
-from disburse.batches.state import batch_digest
-from disburse.errors import Conflict, InvalidTransition
-from disburse.keyring import Keyring
-from disburse.payment_files import parse_pain001, validate_pain001
-from disburse.payment_files.model import SignatureAlg
-from disburse.signing_keys import (
+from disburse.core import signing
+from disburse.core.errors import Conflict, InvalidTransition
+from disburse.core.keyring import Keyring
+from disburse.core.signing import SignatureAlg
+from disburse.core.signing_keys import (
     ensure_signing_keys,
     export_public,
     load_public_key,
     load_signing_key,
     private_key_path,
 )
+from disburse.payments.files import (
+    RewriteMismatch,
+    plan_files,
+    verify_payment_file,
+    write_batch_files,
+)
+from disburse.payments.lifecycle import BatchState
+from disburse.payments.models import Approval, Batch, Instruction, PaymentFile
+from disburse.payments.payment_files import manifest as file_manifest
+from disburse.payments.payment_files import parse_pain001, validate_pain001
+from disburse.payments.routing import RoutingConfig, load_routing, parse_routing
+from disburse.payments.routing import _default_text as default_routing_text
+from disburse.payments.state import batch_digest
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 APPROVED_AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -346,10 +347,10 @@ def _edit_ctrl_sum(path: Path, other: Path) -> None:
 
 
 @pytest.mark.parametrize(("tamper", "codes"), [
-    (_flip_amount, {signing.VerificationCode.SIGNATURE_INVALID,
-                    signing.VerificationCode.SHA256_MISMATCH}),
-    (_swap_signature, {signing.VerificationCode.SIGNATURE_INVALID}),
-    (_edit_ctrl_sum, {signing.VerificationCode.MANIFEST_TOTALS_MISMATCH}),
+    (_flip_amount, {file_manifest.VerificationCode.SIGNATURE_INVALID,
+                    file_manifest.VerificationCode.SHA256_MISMATCH}),
+    (_swap_signature, {file_manifest.VerificationCode.SIGNATURE_INVALID}),
+    (_edit_ctrl_sum, {file_manifest.VerificationCode.MANIFEST_TOTALS_MISMATCH}),
 ])
 def test_tampering_is_named(mixed, key_dir, tamper, codes) -> None:
     _, files, out = mixed
@@ -367,8 +368,8 @@ def test_tampered_csv_amount_breaks_signature_and_totals(session, keyring, key_d
     path = tmp_path / f.file_name
     path.write_text(path.read_text().replace(",1000000,", ",1900000,"), newline="")
     codes = {p.code for p in verify_payment_file(path, load_public_key(key_dir))}
-    assert signing.VerificationCode.SIGNATURE_INVALID in codes
-    assert signing.VerificationCode.FILE_TOTALS_MISMATCH in codes
+    assert file_manifest.VerificationCode.SIGNATURE_INVALID in codes
+    assert file_manifest.VerificationCode.FILE_TOTALS_MISMATCH in codes
 
 
 def _openssl_verify(path: Path, pub: Path) -> subprocess.CompletedProcess[str]:

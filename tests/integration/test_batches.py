@@ -23,17 +23,17 @@ from beneficiaries.models import Beneficiary
 from beneficiaries.registry import CitizenRecord, RegistryStatus, StaticPopulationRegistry
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.verification.models import Verification
-from disburse import audit
-from disburse.audit import AuditEntry
-from disburse.batches import service
-from disburse.batches.lifecycle import BatchAction
-from disburse.batches.models import Approval, ArrearsCarry, Batch, Instruction
-from disburse.batches.routing import RoutingConfig, load_routing
-from disburse.batches.state import apply_action, batch_digest
-from disburse.clock import utcnow
-from disburse.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
-from disburse.keyring import Keyring
-from disburse.users import Role, User
+from disburse.core import audit
+from disburse.core.audit import AuditEntry
+from disburse.core.clock import utcnow
+from disburse.core.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from disburse.core.keyring import Keyring
+from disburse.core.users import Role, User
+from disburse.payments import service
+from disburse.payments.lifecycle import BatchAction
+from disburse.payments.models import Approval, ArrearsCarry, Batch, Instruction
+from disburse.payments.routing import RoutingConfig, load_routing
+from disburse.payments.state import apply_action, batch_digest
 from tests.listfiles import Row, list_row, write_csv
 
 TODAY = date(2026, 11, 23)

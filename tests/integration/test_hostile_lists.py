@@ -25,9 +25,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from disburse.db import make_engine
-from disburse.keyring import Keyring
-from disburse.users import Role, add_user
+from disburse.core.db import make_engine
+from disburse.core.keyring import Keyring
+from disburse.core.users import Role, add_user
 from tests import hostile_files
 from tests.conftest import migrate
 from tests.listfiles import list_row, write_csv
@@ -178,7 +178,7 @@ def test_a_valid_list_still_imports_under_the_same_cap(env: dict[str, str], tmp_
 _WEB_CHILD = """
 import io, json, sys
 from pathlib import Path
-from disburse.app import create_app
+from disburse.entry.app import create_app
 path = Path(sys.argv[1])
 client = create_app().test_client()
 response = client.post("/api/v1/imports", auth=("lan", sys.argv[2]),

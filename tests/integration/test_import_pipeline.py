@@ -26,7 +26,7 @@ from beneficiaries.pipeline import ValidationWorkerFailed
 from beneficiaries.report import ImportReport
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.validation import validate_chunk
-from disburse.keyring import Keyring
+from disburse.core.keyring import Keyring
 from tests.listfiles import OTHER_COMMUNE, Row, account, cccd, list_row, write_csv
 
 TODAY = date(2026, 11, 23)

@@ -24,8 +24,8 @@ from beneficiaries.report import ImportReport
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.stored import StoredPart, open_part
 from beneficiaries.synth import write_lists, write_population_csv
-from disburse.audit import AuditEntry
-from disburse.keyring import Keyring
+from disburse.core.audit import AuditEntry
+from disburse.core.keyring import Keyring
 from tests.listfiles import (
     COMMUNE,
     OTHER_COMMUNE,

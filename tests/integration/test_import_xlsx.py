@@ -18,7 +18,7 @@ from beneficiaries.report import ImportReport
 from beneficiaries.service import ImportOptions, import_list
 from beneficiaries.stored import StoredPart, open_part, read_report
 from beneficiaries.synth import write_lists, write_population_csv
-from disburse.keyring import Keyring
+from disburse.core.keyring import Keyring
 from tests.listfiles import cccd, header_row, list_row, write_xlsx
 
 TODAY = date(2026, 11, 23)

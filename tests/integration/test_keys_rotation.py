@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, insert, select
 from sqlalchemy.orm import Session
 
-from disburse.db import make_engine
-from disburse.keyring import EncryptedColumn, Keyring, key_version, reencrypt_all
+from disburse.core.db import make_engine
+from disburse.core.keyring import EncryptedColumn, Keyring, key_version, reencrypt_all
 
 
 def test_rotate_reencrypts_every_value(tmp_path: Path, fresh_database_url: str) -> None:

@@ -13,12 +13,12 @@ from flask import Flask
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from disburse import audit, logins, users
-from disburse.clock import utcnow
-from disburse.db import make_engine, make_session_factory
-from disburse.errors import Unauthorized
-from disburse.logins import LIMITS, LoginThrottle, ThrottleScope
-from disburse.users import Role
+from disburse.core import audit, logins, users
+from disburse.core.clock import utcnow
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.errors import Unauthorized
+from disburse.core.logins import LIMITS, LoginThrottle, ThrottleScope
+from disburse.core.users import Role
 from tests.conftest import CliRun, migrate
 
 PASSWORD = "mật khẩu đủ dài 123"

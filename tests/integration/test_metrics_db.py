@@ -20,8 +20,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, ListImport
-from disburse.batches.models import Batch, Instruction, PaymentFile
-from disburse.errors import NotFound, ValidationFailed
+from disburse.core.errors import NotFound, ValidationFailed
+from disburse.payments.models import Batch, Instruction, PaymentFile
 from reconciliation import reports
 from reconciliation.metrics import (
     FiguresDoNotAddUp,

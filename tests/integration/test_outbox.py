@@ -31,7 +31,7 @@ from bank_adapters.outbox import (
     list_submissions,
     outgoing_file,
 )
-from bank_adapters.post_office import PostOfficeAdapter, parse_report
+from bank_adapters.post_office import PostOfficeAdapter
 from bank_adapters.protocol import (
     BankUnavailable,
     OutgoingFile,
@@ -39,16 +39,18 @@ from bank_adapters.protocol import (
     SubmissionStatus,
     SubmissionTimeout,
 )
-from disburse import audit, signing
-from disburse.batches.models import Batch, PaymentFile
-from disburse.batches.routing import load_routing
-from disburse.config import Settings
-from disburse.db import make_engine, make_session_factory
-from disburse.errors import InvalidTransition
-from disburse.payment_files.cash_list import write_cash_list
-from disburse.payment_files.model import BankProfile, FileHeader, PaymentLine
-from disburse.payment_files.pain001 import write_pain001
-from disburse.uow import unit_of_work
+from disburse.core import audit, signing
+from disburse.core.config import Settings
+from disburse.core.db import make_engine, make_session_factory
+from disburse.core.errors import InvalidTransition
+from disburse.core.uow import unit_of_work
+from disburse.payments.models import Batch, PaymentFile
+from disburse.payments.payment_files import manifest as file_manifest
+from disburse.payments.payment_files.cash_list import write_cash_list
+from disburse.payments.payment_files.model import BankProfile, FileHeader, PaymentLine
+from disburse.payments.payment_files.pain001 import write_pain001
+from disburse.payments.routing import load_routing
+from reconciliation.parsers.post_office import parse_post_office
 from tests.conftest import migrate
 
 ROUTE = "vcb"
@@ -84,10 +86,10 @@ def write_signed_pain001(directory: Path, msg_id: str, key: signing.PrivateKey, 
                                nb_of_txs=len(lines), ctrl_sum=total)
     key_id, alg = signing.key_id_for(key.public_key()), signing.alg_for(key)
     signing.sign_file(path, key, key_id=key_id, alg=alg)
-    signing.write_manifest(path, sha256=result.sha256, size=result.size, msg_id=msg_id,
-                           nb_of_txs=result.count, ctrl_sum=result.total,
-                           batch_id=str(batch_id), batch_hash="ab" * 32, key_id=key_id,
-                           alg=alg, signed_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    file_manifest.write_manifest(path, sha256=result.sha256, size=result.size, msg_id=msg_id,
+                                 nb_of_txs=result.count, ctrl_sum=result.total,
+                                 batch_id=str(batch_id), batch_hash="ab" * 32, key_id=key_id,
+                                 alg=alg, signed_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
     return path
 
 
@@ -388,7 +390,7 @@ def post_office_clerk(exchange: Path, service_public: signing.PublicKey,
 
     taken = []
     for path in sorted((exchange / "outbox").glob("*.xlsx")):
-        assert signing.verify_file(path, service_public) == []  # our signature holds
+        assert file_manifest.verify_file(path, service_public) == []  # our signature holds
         book = openpyxl.load_workbook(path, read_only=True)
         amounts = sorted(row[3] for sheet in book.worksheets
                          for row in sheet.iter_rows(min_row=6, values_only=True)
@@ -430,10 +432,10 @@ def test_post_office_exports_the_signed_cash_list_and_imports_its_report(
         result = write_cash_list(path, header, lines, title="Danh sách chi trả")
         key_id, alg = signing.key_id_for(key.public_key()), signing.alg_for(key)
         signing.sign_file(path, key, key_id=key_id, alg=alg)
-        signing.write_manifest(path, sha256=result.sha256, size=result.size, msg_id=msg_id,
-                               nb_of_txs=result.count, ctrl_sum=result.total,
-                               batch_id=str(batch.id), batch_hash="ab" * 32, key_id=key_id,
-                               alg=alg, signed_at=datetime(2026, 11, 20, tzinfo=UTC))
+        file_manifest.write_manifest(path, sha256=result.sha256, size=result.size, msg_id=msg_id,
+                                     nb_of_txs=result.count, ctrl_sum=result.total,
+                                     batch_id=str(batch.id), batch_hash="ab" * 32, key_id=key_id,
+                                     alg=alg, signed_at=datetime(2026, 11, 20, tzinfo=UTC))
         session.add(PaymentFile(batch_id=batch.id, route="post-79", part_no=1,
                                 layout="cash_list", msg_id=msg_id, file_name=path.name,
                                 sha256=result.sha256, size=result.size, nb_of_txs=result.count,
@@ -456,7 +458,7 @@ def test_post_office_exports_the_signed_cash_list_and_imports_its_report(
     (report,) = adapter.fetch_returns()
     assert report.signature is not None and report.bank_bin == POST_BIN
     post_key.public_key().verify(report.signature, report.data)
-    records, errors = parse_report(report)
+    records, errors = parse_post_office(report.data, filename=report.name)
     assert errors == []
     assert [(r.end_to_end_id, r.status.value, r.reason_code, r.amount) for r in records] == [
         (lines[0].end_to_end_id, "settled", None, 2_000_000),
@@ -470,14 +472,14 @@ def test_post_office_exports_the_signed_cash_list_and_imports_its_report(
 def test_cli_batch_send_then_outbox_list_and_deliver(app, run_cli, key) -> None:
     from flask.cli import AppGroup
 
-    from bank_adapters.cli import batch_send, outbox_group
-    from bank_adapters.outbox import payment_files_root
-    from disburse.app import services
-    from disburse.cli import cli
-    from disburse.keyring import Keyring
-    from disburse.users import Role, add_user
+    from disburse.core.keyring import Keyring
+    from disburse.core.users import Role, add_user
+    from disburse.entry.cli.bank import batch_send, outbox_group
+    from disburse.entry.cli.main import cli
+    from disburse.entry.context import services
+    from disburse.payments.storage import payment_files_root
 
-    # Until the lead wires them into disburse/cli.py (see the report).
+    # Until the lead wires them into disburse/entry/cli/main.py (see the report).
     batch_group = cli.commands.get("batch") or AppGroup("batch")
     if "send" not in getattr(batch_group, "commands", {}):
         batch_group.add_command(batch_send)  # type: ignore[attr-defined]

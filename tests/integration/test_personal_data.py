@@ -32,20 +32,21 @@ from beneficiaries.columns import headers
 from beneficiaries.models import BeneficiaryHistory, ListImport
 from beneficiaries.queries import mask
 from beneficiaries.service import fit_file_name
-from disburse import users
-from disburse.app import create_app, services
-from disburse.audit import AuditEntry
-from disburse.batches.downloads import DOWNLOADERS, FilePart
-from disburse.batches.files import write_batch_files
-from disburse.config import Settings
-from disburse.db import make_engine
-from disburse.errors import ConfigurationError
-from disburse.keyring import Keyring
-from disburse.private_files import PRIVATE_UMASK
-from disburse.sealed_files import MAGIC
-from disburse.signing_keys import ensure_signing_keys
-from disburse.users import Role, add_user
-from migrations import alembic_config
+from disburse.core import users
+from disburse.core.audit import AuditEntry
+from disburse.core.config import Settings
+from disburse.core.db import make_engine
+from disburse.core.errors import ConfigurationError
+from disburse.core.keyring import Keyring
+from disburse.core.private_files import PRIVATE_UMASK
+from disburse.core.sealed_files import MAGIC
+from disburse.core.signing_keys import ensure_signing_keys
+from disburse.core.users import Role, add_user
+from disburse.entry.app import create_app
+from disburse.entry.context import services
+from disburse.entry.migrate import alembic_config
+from disburse.payments.downloads import DOWNLOADERS, FilePart
+from disburse.payments.files import write_batch_files
 from tests.conftest import backend, migrate
 from tests.integration.test_batch_files import MIXED, SIGNED_AT, SPLIT, build_batch
 

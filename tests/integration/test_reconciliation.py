@@ -26,16 +26,16 @@ from sqlalchemy.orm import Session
 
 from bank_adapters.models import Bank, ReceivedReturnFile, ReturnSource, Submission
 from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
-from disburse.app import services
-from disburse.audit import AuditEntry
-from disburse.batches.models import Batch, Instruction, PaymentFile
-from disburse.clock import utcnow
-from disburse.errors import Conflict, Forbidden, ValidationFailed
-from disburse.keyring import Keyring
-from disburse.signing import public_key_pem
-from disburse.uow import unit_of_work
-from disburse.users import Role, User
-from reconciliation.cli import returns_group
+from disburse.core.audit import AuditEntry
+from disburse.core.clock import utcnow
+from disburse.core.errors import Conflict, Forbidden, ValidationFailed
+from disburse.core.keyring import Keyring
+from disburse.core.signing import public_key_pem
+from disburse.core.uow import unit_of_work
+from disburse.core.users import Role, User
+from disburse.entry.cli.returns import returns_group
+from disburse.entry.context import services
+from disburse.payments.models import Batch, Instruction, PaymentFile
 from reconciliation.exceptions import close_batch, list_exceptions, resolve_exception
 from reconciliation.models import (
     InstructionEvent,
@@ -494,7 +494,7 @@ def test_every_record_is_matched_or_queued(world: World) -> None:
 
 
 def test_an_unregistered_bank_is_refused(world: World, tmp_path: Path) -> None:
-    from disburse.errors import NotFound
+    from disburse.core.errors import NotFound
     with pytest.raises(NotFound):
         import_return_file(world.session, world.keyring, data=b"<x/>", file_name="x.xml",
                            bank_bin="999999", signature=None, source=ReturnSource.CLI,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from disburse.batches.models import Instruction
+from disburse.payments.models import Instruction
 from reconciliation.models import InstructionEvent, ReconciliationException, ReturnRecordRow
 from tests.integration.test_reconciliation import AMOUNT, World, build_world, camt054, pain002
 

@@ -20,8 +20,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bank_adapters.models import Bank, ReceivedReturnFile, ReturnSource, Submission
-from disburse.batches.models import Batch, Instruction, PaymentFile
-from disburse.signing import public_key_pem
+from disburse.core.signing import public_key_pem
+from disburse.payments.models import Batch, Instruction, PaymentFile
 from reconciliation import service as return_service
 from reconciliation.exceptions import list_exceptions, resolve_exception
 from reconciliation.models import InstructionEvent, ReconciliationException

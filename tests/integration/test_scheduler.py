@@ -27,29 +27,29 @@ from sqlalchemy import select as sql_select
 from bank_adapters import banks
 from bank_adapters.file_exchange import exchange_root, write_atomically
 from bank_adapters.models import ReceivedReturnFile, Submission
-from bank_adapters.outbox import payment_files_root
 from beneficiaries.registry.memory import StaticPopulationRegistry
 from beneficiaries.registry.models import CitizenRecord, RegistryStatus
 from beneficiaries.verification.models import Verification
-from disburse import audit, signing
-from disburse.app import Services, services
-from disburse.batches.models import Batch
-from disburse.cli import cli
-from disburse.scheduler import (
+from disburse.core import audit, signing
+from disburse.core.uow import unit_of_work
+from disburse.entry.cli.main import cli
+from disburse.entry.cli.scheduler import scheduler
+from disburse.entry.context import Services, services
+from disburse.entry.scheduler import (
     EXIT_BUSY,
     NightlyRun,
     StepOutcome,
     run_nightly,
     run_steps,
-    scheduler,
     scheduler_lock,
 )
-from disburse.uow import unit_of_work
+from disburse.payments.models import Batch
+from disburse.payments.storage import payment_files_root
 from tests.conftest import CliRun
 from tests.integration.test_outbox import make_batch
 from tests.listfiles import cccd, list_row, write_csv
 
-# Until the lead registers the group in ``disburse.cli._register``.
+# Until the lead registers the group in ``disburse.entry.cli.main._register``.
 if "scheduler" not in cli.commands:
     cli.add_command(scheduler)
 
@@ -255,7 +255,7 @@ def test_outbox_fetch_returns_takes_the_same_intake_path(world: World,
 _HOLDER = """
 import sys
 from pathlib import Path
-from disburse.scheduler import scheduler_lock
+from disburse.entry.scheduler import scheduler_lock
 with scheduler_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.readline()
@@ -290,7 +290,7 @@ def test_a_run_is_refused_while_another_process_holds_the_lock(world: World,
 
 
 def test_overlapping_runs_in_one_process_are_refused(world: World) -> None:
-    from disburse.scheduler import SchedulerBusy
+    from disburse.entry.scheduler import SchedulerBusy
 
     with scheduler_lock(world.svc.settings.data_dir, world.svc.engine), \
             pytest.raises(SchedulerBusy):

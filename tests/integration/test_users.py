@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from disburse import audit, users
-from disburse.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
-from disburse.users import Role
+from disburse.core import audit, users
+from disburse.core.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from disburse.core.users import Role
 
 PASSWORD = "correct horse battery"
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bank_adapters.banksim.book import Account, AccountBook, AccountStatus, load_account_book
-from bank_adapters.banksim.decide import (
+from disburse.entry.banksim.book import Account, AccountBook, AccountStatus, load_account_book
+from disburse.entry.banksim.decide import (
     ACCEPT,
     Decision,
     Outcome,
@@ -19,7 +19,7 @@ from bank_adapters.banksim.decide import (
     names_match,
     transaction_reference,
 )
-from disburse.payment_files.parse import ParsedLine
+from disburse.payments.payment_files.parse import ParsedLine
 
 
 def account(status: AccountStatus = AccountStatus.OPEN, *, deceased: bool = False,

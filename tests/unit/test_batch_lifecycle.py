@@ -7,8 +7,9 @@ from datetime import date
 
 import pytest
 
-from disburse.batches.build import end_to_end_id, months_between, requested_execution_date
-from disburse.batches.lifecycle import (
+from disburse.core.errors import InvalidTransition, ValidationFailed
+from disburse.payments.build import end_to_end_id, months_between, requested_execution_date
+from disburse.payments.lifecycle import (
     SENT,
     TRANSITIONS,
     BatchAction,
@@ -16,7 +17,6 @@ from disburse.batches.lifecycle import (
     allowed_actions,
     next_state,
 )
-from disburse.errors import InvalidTransition, ValidationFailed
 
 S, A = BatchState, BatchAction
 

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from openpyxl import load_workbook
 
-from disburse.payment_files import FileHeader, PaymentLine, write_cash_list
-from disburse.payment_files.cash_list import COLUMN_TITLES, TOTAL_LABEL, sheet_name_for
+from disburse.payments.payment_files import FileHeader, PaymentLine, write_cash_list
+from disburse.payments.payment_files.cash_list import COLUMN_TITLES, TOTAL_LABEL, sheet_name_for
 
 HEADER = FileHeader(
     msg_id="CASH-2026-11-79", created_at=datetime(2026, 11, 20, 8, 0, tzinfo=timezone(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from disburse.errors import ConfigurationError
-from disburse.keyring import DecryptionFailed, Keyring, key_version
+from disburse.core.errors import ConfigurationError
+from disburse.core.keyring import DecryptionFailed, Keyring, key_version
 
 
 @pytest.fixture

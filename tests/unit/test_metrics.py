@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from disburse.errors import ConfigurationError, ValidationFailed
+from disburse.core.errors import ConfigurationError, ValidationFailed
 from reconciliation.metrics import (
     CashlessFigures,
     CashlessRow,

@@ -17,7 +17,7 @@ from bank_adapters.models import (
     next_submission_state,
 )
 from bank_adapters.outbox import claim_is_stale
-from disburse.errors import InvalidTransition
+from disburse.core.errors import InvalidTransition
 
 S, E = SubmissionState, SubmissionEvent
 

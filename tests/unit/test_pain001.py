@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from disburse.payment_files import (
+from disburse.payments.payment_files import (
     BankProfile,
     FileHeader,
     PaymentFileTotalsError,
@@ -27,7 +27,7 @@ from disburse.payment_files import (
     write_bank_csv,
     write_pain001,
 )
-from disburse.payment_files.parse import SCHEMA_PATH, prolog_problem
+from disburse.payments.payment_files.parse import SCHEMA_PATH, prolog_problem
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
 PLAIN = BankProfile("plain")

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from disburse.payment_files import (
+from disburse.payments.payment_files import (
     BankProfile,
     FileHeader,
     PaymentLine,

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beneficiaries.popdb.store import FastRowCheck, validate_row
 from beneficiaries.registry import (
     BreakerState,
     CircuitBreaker,
@@ -25,6 +24,7 @@ from beneficiaries.registry import (
     evidence_digest,
 )
 from beneficiaries.registry.client import MalformedAnswerError, parse_answer
+from disburse.entry.popdb.store import FastRowCheck, validate_row
 
 NOW = datetime(2025, 7, 1, 3, 0, tzinfo=UTC)
 

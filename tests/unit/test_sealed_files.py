@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from disburse.keyring import DecryptionFailed, Keyring
-from disburse.private_files import private_dir
-from disburse.sealed_files import (
+from disburse.core.keyring import DecryptionFailed, Keyring
+from disburse.core.private_files import private_dir
+from disburse.core.sealed_files import (
     CHUNK_SIZE,
     MAGIC,
     SealedWriter,

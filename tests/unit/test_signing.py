@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from disburse import signing
-from disburse.payment_files import BankProfile, FileHeader, PaymentLine, write_pain001
-from disburse.signing import VerificationCode as Code
+from disburse.core import signing
+from disburse.payments.payment_files import BankProfile, FileHeader, PaymentLine, write_pain001
+from disburse.payments.payment_files import manifest as file_manifest
+from disburse.payments.payment_files.manifest import VerificationCode as Code
 
 OPENSSL = "/usr/bin/openssl"
 HEADER = FileHeader(
@@ -74,10 +75,11 @@ def make_signed(tmp_path: Path, key: signing.PrivateKey, name: str = "pain001.xm
     key_id = signing.key_id_for(key.public_key())
     alg = signing.alg_for(key)
     signing.sign_file(path, key, key_id=key_id, alg=alg)
-    signing.write_manifest(path, sha256=result.sha256, size=result.size, msg_id=HEADER.msg_id,
-                           nb_of_txs=result.count, ctrl_sum=result.total, batch_id="B-2026-11-79",
-                           batch_hash="ab" * 32, key_id=key_id, alg=alg,
-                           signed_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    file_manifest.write_manifest(
+        path, sha256=result.sha256, size=result.size, msg_id=HEADER.msg_id,
+        nb_of_txs=result.count, ctrl_sum=result.total, batch_id="B-2026-11-79",
+        batch_hash="ab" * 32, key_id=key_id, alg=alg,
+        signed_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
     pub_pem = tmp_path / "pub.pem"
     pub_pem.write_bytes(signing.public_key_pem(key.public_key()))
     return Signed(path, pub_pem, key_id)
@@ -95,7 +97,7 @@ def rsa_verify(signed: Signed) -> subprocess.CompletedProcess[str]:
 
 
 def codes(signed: Signed, key: signing.PrivateKey, **kwargs: str) -> set[Code]:
-    return {p.code for p in signing.verify_file(signed.path, key.public_key(), **kwargs)}
+    return {p.code for p in file_manifest.verify_file(signed.path, key.public_key(), **kwargs)}
 
 
 def flip_byte(path: Path, old: bytes, new: bytes) -> None:
@@ -112,7 +114,7 @@ def test_ed25519_signature_verifies_with_openssl_and_verify_file(tmp_path, ed_ke
     result = ed_verify(signed)
     assert result.returncode == 0, result.stderr
     assert "Signature Verified Successfully" in result.stdout
-    assert signing.verify_file(signed.path, ed_key.public_key()) == []
+    assert file_manifest.verify_file(signed.path, ed_key.public_key()) == []
     assert len(signing.signature_path(signed.path).read_bytes()) == 64  # raw, not encoded
 
 
@@ -200,11 +202,11 @@ def test_a_signed_file_whose_header_lies_is_caught(tmp_path, ed_key):
               b"<CtrlSum>4500004</CtrlSum><InitgPty>")
     sha256, size = signing.file_sha256(signed.path)
     signing.sign_file(signed.path, ed_key, key_id=signed.key_id)
-    signing.write_manifest(signed.path, sha256=sha256, size=size, msg_id=HEADER.msg_id,
-                           nb_of_txs=3, ctrl_sum=4_500_004, batch_id="B", batch_hash="x",
-                           key_id=signed.key_id, alg="ed25519", signed_at=datetime.now(UTC))
+    file_manifest.write_manifest(signed.path, sha256=sha256, size=size, msg_id=HEADER.msg_id,
+                                 nb_of_txs=3, ctrl_sum=4_500_004, batch_id="B", batch_hash="x",
+                                 key_id=signed.key_id, alg="ed25519", signed_at=datetime.now(UTC))
     assert ed_verify(signed).returncode == 0
-    problems = signing.verify_file(signed.path, ed_key.public_key())
+    problems = file_manifest.verify_file(signed.path, ed_key.public_key())
     assert [(p.code, p.field) for p in problems] == [(Code.FILE_TOTALS_MISMATCH, "GrpHdr/CtrlSum")]
 
 
@@ -215,7 +217,7 @@ def test_openssl_signature_verifies_with_verify_file(tmp_path, ed_key):
     result = openssl("pkeyutl", "-sign", "-inkey", key_pem, "-rawin", "-in", signed.path,
                      "-out", signing.signature_path(signed.path))
     assert result.returncode == 0, result.stderr
-    assert signing.verify_file(signed.path, ed_key.public_key()) == []
+    assert file_manifest.verify_file(signed.path, ed_key.public_key()) == []
 
 
 def test_key_id_is_sha256_of_the_der_public_key_as_openssl_sees_it(tmp_path, ed_key):
@@ -256,10 +258,10 @@ def test_non_pain001_files_are_checked_on_bytes_only(tmp_path, ed_key):
     key_id = signing.key_id_for(ed_key.public_key())
     signing.sign_file(path, ed_key, key_id=key_id)
     sha256, size = signing.file_sha256(path)
-    signing.write_manifest(path, sha256=sha256, size=size, msg_id="M1", nb_of_txs=1, ctrl_sum=5,
-                           batch_id="B", batch_hash="h", key_id=key_id, alg="ed25519",
-                           signed_at=datetime.now(UTC))
-    assert signing.verify_file(path, ed_key.public_key()) == []
+    file_manifest.write_manifest(
+        path, sha256=sha256, size=size, msg_id="M1", nb_of_txs=1, ctrl_sum=5, batch_id="B",
+        batch_hash="h", key_id=key_id, alg="ed25519", signed_at=datetime.now(UTC))
+    assert file_manifest.verify_file(path, ed_key.public_key()) == []
 
 
 def test_empty_file_can_be_signed_and_verified(tmp_path, ed_key):
@@ -279,7 +281,7 @@ def test_rsa_pss_signature_verifies_with_openssl(tmp_path, rsa_key):
     result = rsa_verify(signed)
     assert result.returncode == 0, result.stderr
     assert "Verified OK" in result.stdout
-    assert signing.verify_file(signed.path, rsa_key.public_key()) == []
+    assert file_manifest.verify_file(signed.path, rsa_key.public_key()) == []
     assert len(signing.signature_path(signed.path).read_bytes()) == 3072 // 8
 
 
@@ -298,7 +300,7 @@ def test_openssl_rsa_pss_signature_verifies_with_verify_file(tmp_path, rsa_key):
                      "rsa_pss_saltlen:32", "-passin", "pass:pw", "-sign", key_pem,
                      "-out", signing.signature_path(signed.path), signed.path)
     assert result.returncode == 0, result.stderr
-    assert signing.verify_file(signed.path, rsa_key.public_key()) == []
+    assert file_manifest.verify_file(signed.path, rsa_key.public_key()) == []
     loaded = signing.load_private_key_pem(key_pem.read_bytes(), b"pw")
     assert signing.key_id_for(loaded.public_key()) == signed.key_id
 

@@ -48,8 +48,8 @@ from beneficiaries.synth import (
     read_list_rows,
     read_population_csv,
 )
-from beneficiaries.synth.cli import synth
 from beneficiaries.synth.names import WeightedTable, random_name
+from disburse.entry.cli.synth import synth
 
 POPULATION_SIZE = 20_000
 PERIOD_START = date(2026, 11, 1)

@@ -16,7 +16,16 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.signer import XMLSigner
 
-from disburse.batches.xmldsig import (
+from disburse.core.keyring import Keyring
+from disburse.core.signing_keys import ensure_signing_keys, export_public
+from disburse.payments.payment_files import (
+    BankProfile,
+    FileHeader,
+    PaymentLine,
+    validate_pain001,
+    write_pain001,
+)
+from disburse.payments.xmldsig import (
     WRAPPER_NS,
     XmlWrapperError,
     certificate_path,
@@ -25,15 +34,6 @@ from disburse.batches.xmldsig import (
     sign_xml_wrapper,
     verify_xml_wrapper,
 )
-from disburse.keyring import Keyring
-from disburse.payment_files import (
-    BankProfile,
-    FileHeader,
-    PaymentLine,
-    validate_pain001,
-    write_pain001,
-)
-from disburse.signing_keys import ensure_signing_keys, export_public
 
 NS = {"w": WRAPPER_NS, "ds": "http://www.w3.org/2000/09/xmldsig#"}
 

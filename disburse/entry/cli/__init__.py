@@ -1,0 +1,1 @@
+"""The ``disburse`` command line: the click group (``main``) and one module per command family."""
