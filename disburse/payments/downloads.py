@@ -22,8 +22,9 @@ The file goes to the administrator only: the one who hands it to a bank by hand 
 has no automated exchange. Approving needs the totals, which the batch summary and the
 manifest give; auditing needs the manifest and the signature to check what was sent.
 
-Every download, of any part, is written to the audit trail with the user, the file and the
-SHA-256 of the bytes served, in the request's transaction (committed before the bytes leave).
+Every download, of any part, through either API, is written to the audit trail with the user
+(or the bank's system user), the file and the SHA-256 of the bytes served, in the request's
+transaction (committed before the bytes leave).
 """
 
 from __future__ import annotations
@@ -122,4 +123,23 @@ def download_payment_file(session: Session, files_root: Path, batch_id: int, fil
                  detail={"batch_id": record.batch_id, "file": record.file_name,
                          "part": part.value, "msg_id": record.msg_id,
                          "sha256": download.sha256})
+    return download
+
+
+def bank_download(session: Session, files_root: Path, record: PaymentFile, part: FilePart, *,
+                  actor: str) -> Download:
+    """Check a part of a payment file a bank collects, audit it, and return what to send.
+
+    The bank API has already scoped ``record`` to the bank's own routes and sent batches.
+
+    Raises:
+        NotFound: the part is not on disk.
+        Conflict: the file on disk no longer has the SHA-256 recorded when it was signed.
+    """
+    download = _checked(record, part, files_root)
+    audit.record(session, actor=actor, action=f"payment_file.download.{part.value}",
+                 object_type="payment_file", object_id=record.id,
+                 detail={"batch_id": record.batch_id, "file": record.file_name,
+                         "part": part.value, "msg_id": record.msg_id,
+                         "sha256": download.sha256, "via": "bank_api"})
     return download

@@ -135,6 +135,22 @@ def test_download_gives_the_exact_file_signature_and_manifest(client: FlaskClien
     assert manifest["msg_id"] == payment_file.msg_id and manifest["sha256"] == payment_file.sha256
 
 
+
+def test_bank_downloads_are_audited(app: Flask, client: FlaskClient, world) -> None:
+    payment_file = world.files["bidv"][0]
+    base = f"/api/v1/bank/payment-files/{payment_file.id}"
+    for part in ("file", "manifest"):
+        assert client.get(f"{base}/{part}", headers=auth(world.tokens[BIDV])).status_code == 200
+    with unit_of_work(services(app).session_factory) as session:
+        entries = session.execute(
+            select(audit.AuditEntry.action, audit.AuditEntry.detail)
+            .where(audit.AuditEntry.object_type == "payment_file",
+                   audit.AuditEntry.object_id == str(payment_file.id))).tuples().all()
+    assert [action for action, _ in entries] == ["payment_file.download.file",
+                                                 "payment_file.download.manifest"]
+    assert entries[0][1]["sha256"] == payment_file.sha256
+
+
 @pytest.mark.parametrize("part", ["", "/file", "/signature", "/manifest"])
 def test_another_banks_file_is_404_like_a_missing_one(client: FlaskClient, world,
                                                       part: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Blueprint, g, jsonify, request, send_file
@@ -18,11 +17,11 @@ from sqlalchemy import select
 
 from bank_adapters import banks
 from bank_adapters.models import Bank, ReceivedReturnFile, ReturnFileState, ReturnSource
-from bank_adapters.outbox import outgoing_file
 from bank_adapters.schemas import PaymentFileSchema, ReturnFileSchema
 from disburse.core.errors import NotFound, Unauthorized, ValidationFailed
 from disburse.core.params import fit_file_name
 from disburse.entry.context import problem_response, request_session, services
+from disburse.payments.downloads import FilePart, bank_download
 from disburse.payments.lifecycle import SENT
 from disburse.payments.models import Batch, PaymentFile
 from disburse.payments.routing import load_routing
@@ -32,7 +31,7 @@ from reconciliation.service import ImportOutcome
 
 bank_api = Blueprint("bank_api", __name__, url_prefix="/api/v1/bank")
 F = TypeVar("F", bound=Callable[..., Any])
-_PARTS = {"file": "path", "signature": "signature_path", "manifest": "manifest_path"}
+_PARTS = tuple(part.value for part in FilePart)
 
 
 def current_bank() -> Bank:
@@ -106,13 +105,12 @@ def show_payment_file(file_id: int) -> ResponseReturnValue:
 @bank_api.get("/payment-files/<int:file_id>/<any(file, signature, manifest):part>")
 @bank_required
 def download_part(file_id: int, part: str) -> ResponseReturnValue:
-    """Download the file, its detached signature or its manifest, byte for byte."""
-    outgoing = outgoing_file(_own_file(file_id), payment_files_root(services().settings.data_dir))
-    path: Path = getattr(outgoing, _PARTS[part])
-    if not path.is_file():
-        raise NotFound(f"the {part} of payment file {file_id} is not available")
-    mimetype = "application/json" if part == "manifest" else "application/octet-stream"
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=path.name)
+    """Download the file, its detached signature or its manifest, byte for byte (audited)."""
+    download = bank_download(request_session(), payment_files_root(services().settings.data_dir),
+                             _own_file(file_id), FilePart(part),
+                             actor=banks.bank_user_name(current_bank().bin))
+    return send_file(download.path, mimetype=download.mimetype, as_attachment=True,
+                     download_name=download.name)
 
 
 @bank_api.post("/returns")
