@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from beneficiaries import bulk
+from beneficiaries import findings
 from beneficiaries.models import Beneficiary, BeneficiaryStatus
 from beneficiaries.registry import LookupResult, PopulationRegistry
 from beneficiaries.verification.judge import Claimed, judge
@@ -32,7 +32,6 @@ from disburse.core.keyring import Keyring
 from disburse.core.users import Role, require_role
 
 CHUNK = 5_000
-BENEFICIARIES = bulk.BENEFICIARIES
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class VerifySummary:
 
 
 #: Suspensions a verification run re-checks: the bank's MD07 asks the registry to confirm.
-RECHECK_SUSPENDED_LIKE = "%(MD07)%"
+RECHECK_SUSPENDED_LIKE = findings.BANK_DEATH_LIKE
 
 #: The columns a run needs; whole ORM objects for a million people would not fit in memory.
 _TARGET_COLUMNS = (Beneficiary.id, Beneficiary.citizen_id_enc, Beneficiary.full_name,
@@ -147,23 +146,10 @@ def _record_chunk(session: Session, chunk: Sequence[Row[Any]], ids: dict[int, st
         summary.checked += 1
         summary.outcomes[verdict.outcome.value] += 1
         if verdict.outcome is Outcome.DECEASED:
-            _suspend_deceased(session, b, verdict.date_of_death, actor)
+            findings.suspend_deceased(session, b.id, actor=actor,
+                                      evidence=findings.registry_death(verdict.date_of_death))
             summary.suspended_deceased.append(b.id)
     session.execute(insert(Verification), rows)
-
-
-def _suspend_deceased(session: Session, b: Row[Any], died: date | None, actor: str) -> None:
-    reason = f"deceased per population registry (date of death {died})"
-    # Core UPDATE: no evaluation against every object the session holds
-    session.execute(update(BENEFICIARIES).where(BENEFICIARIES.c.id == b.id).values(
-        status=BeneficiaryStatus.SUSPENDED.value, status_reason=reason,
-        version=b.version + 1, updated_at=utcnow()))
-    bulk.insert_history(session, [{
-        "beneficiary_id": b.id, "version": b.version + 1, "change": "suspended",
-        "changed": {"status": {"from": b.status, "to": "suspended"}}, "actor": actor,
-        "import_id": None, "reason": reason, "at": utcnow()}])
-    audit.record(session, actor=actor, action="beneficiary.suspend_deceased",
-                 object_type="beneficiary", object_id=b.id, detail={"date_of_death": str(died)})
 
 
 @dataclass(frozen=True)
