@@ -27,11 +27,12 @@ from beneficiaries.schemas import load_params
 from disburse.core.clock import business_date, utcnow
 from disburse.core.users import Role
 from disburse.entry.auth import current_user, roles_required
-from disburse.entry.context import request_session, services
+from disburse.entry.context import close_request_session, request_session, services
 from disburse.payments import service
 from disburse.payments.downloads import FilePart, download_payment_file
 from disburse.payments.files import write_batch_files
 from disburse.payments.models import PaymentFile
+from disburse.payments.preparation import prepare_and_build
 from disburse.payments.routing import load_routing
 from disburse.payments.schemas import (
     BatchPageSchema,
@@ -126,11 +127,16 @@ def create_batch() -> ResponseReturnValue:
     params = load_params(CreateBatchSchema(), _json_body())
     svc = services()
     settings = svc.settings
+    actor = current_user().name
+    # The renewal of stale checks and the build run in transactions of their own (the
+    # registry is asked with no writer lock held); the sign-in's transaction ends first, and
+    # the answer is read in a new one that sees the committed batch.
+    close_request_session()
     with HttpPopulationRegistry(settings.registry_url, settings.registry_token,
                                 batch_size=settings.registry_batch_size) as registry:
-        summary = service.create_batch(
-            request_session(), svc.keyring(), registry, programme=params["programme"],
-            period=params["period"], province=params["province"], actor=current_user().name,
+        summary = prepare_and_build(
+            svc.session_factory, svc.keyring(), registry, programme=params["programme"],
+            period=params["period"], province=params["province"], actor=actor,
             routing=load_routing(settings.routes_file),
             max_age_days=settings.verification_max_age_days, today=business_date())
     return _detail(summary.batch_id, 201)
