@@ -83,6 +83,12 @@ def list_banks(session: Session) -> list[Bank]:
     return list(session.execute(select(Bank).order_by(Bank.bin)).scalars())
 
 
+def sole_bank_bin(session: Session) -> str | None:
+    """Return the BIN of the only registered bank; None when there is none or several."""
+    bins = list(session.execute(select(Bank.bin).order_by(Bank.bin).limit(2)).scalars())
+    return bins[0] if len(bins) == 1 else None
+
+
 def issue_token(session: Session, bank_bin: str, *, actor: str) -> str:
     """Create a new API token for the bank (the old one stops working); return it once.
 

@@ -9,10 +9,12 @@ verification row of its current record version, so the build never needs the reg
 
 Measured, each in its own child process (so peak RSS is the step's own):
 
-* ``build``: ``create_batch`` (``build_batch`` + summary) and the commit: payability of every
-  beneficiary from its latest verification, the already-instructed and arrears history
-  queries, routing, the sorted plan, bulk insert of N instructions, the batch digest, the audit
-  entry. The registry stand-in raises if it is ever called (nobody is stale).
+* ``build``: ``prepare_and_build`` as the entry points call it: the search for stale checks
+  (payability of every beneficiary, in read transactions), then ``create_batch``
+  (``build_batch`` + summary) and the commit: payability of every beneficiary again, the
+  already-instructed and arrears history queries, routing, the sorted plan, bulk insert of N
+  instructions, the batch digest, the audit entry. The registry stand-in raises if it is ever
+  called (nobody is stale).
 * ``approve``: ``submit_batch`` then ``approve_batch`` (two more batch digests) and commits.
 * ``write``: ``write_batch_files`` end to end and the commit: approval check (the batch
   digest over every instruction), per-route aggregates, streaming the rows in seq order with
@@ -57,15 +59,16 @@ from beneficiaries.models import LOCALITY_VERSION_2025, Beneficiary, ListImport
 from beneficiaries.registry.models import LookupResult, ProgressCallback
 from beneficiaries.verification.models import Verification
 from disburse.core.clock import utcnow
-from disburse.core.db import make_engine
+from disburse.core.db import make_engine, make_session_factory
 from disburse.core.keyring import Keyring
 from disburse.core.signing_keys import ensure_signing_keys
 from disburse.core.users import User
 from disburse.payments.files import write_batch_files
 from disburse.payments.models import PaymentFile
 from disburse.payments.payment_files.parse import validate_pain001
+from disburse.payments.preparation import prepare_and_build
 from disburse.payments.routing import load_routing
-from disburse.payments.service import approve_batch, create_batch, submit_batch
+from disburse.payments.service import approve_batch, submit_batch
 from disburse.payments.state import batch_digest
 
 MODULE = "benchmarks.bench_batch_files"
@@ -186,16 +189,16 @@ def _create(url: str, key_dir: Path) -> dict[str, Any]:
     """Build the batch through the service and commit; return its summary."""
     engine = make_engine(url)
     keyring = Keyring.load(key_dir)
-    with Session(engine) as session, session.begin():
-        summary = create_batch(session, keyring, NeverCalledRegistry(), programme="pension",
-                               period=PERIOD, actor="lan", routing=load_routing(),
-                               max_age_days=MAX_AGE_DAYS, today=TODAY).to_dict()
+    summary = prepare_and_build(make_session_factory(engine), keyring, NeverCalledRegistry(),
+                                programme="pension", period=PERIOD, actor="lan",
+                                routing=load_routing(), max_age_days=MAX_AGE_DAYS,
+                                today=TODAY).to_dict()
     engine.dispose()
     return summary
 
 
 def step_build(url: str, key_dir: Path) -> StepResult:
-    """Build the batch (``create_batch``) and commit it."""
+    """Build the batch (``prepare_and_build``) and commit it."""
     with Stopwatch() as watch:
         summary = _create(url, key_dir)
     return _finish("build batch (create_batch)", watch, int(summary["count"]),

@@ -7,7 +7,8 @@
   until the population registry has been asked again.
 * AM04 / TM01 (retry) need nothing here: the instruction stays rejected with its code.
 
-Every beneficiary change bumps its version, adds a history row and an audit entry.
+The beneficiaries domain makes those changes (``beneficiaries.findings``): each bumps the
+beneficiary's version, adds a history row and an audit entry.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ from typing import Any, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from beneficiaries.models import Beneficiary, BeneficiaryHistory, BeneficiaryStatus
-from disburse.core import audit
-from disburse.core.clock import utcnow
+from beneficiaries import findings
 from disburse.payments.lifecycle import BatchAction, BatchState
 from disburse.payments.models import Instruction
 from disburse.payments.state import apply_action, load_for_update
 from reconciliation.matching import InstructionState
 from reconciliation.records import ConsequenceClass, describe_reason
 
-ACCOUNT_FLAG_PREFIX: Final = "account_problem:"
-MD07_REASON: Final = "bank reports holder deceased (MD07)"
 FAILED: Final = frozenset({InstructionState.REJECTED.value, InstructionState.RETURNED.value})
 FINAL: Final = frozenset({InstructionState.PAID.value, InstructionState.REJECTED.value,
                           InstructionState.RETURNED.value, InstructionState.CANCELLED.value})
@@ -58,51 +55,13 @@ def apply_consequences(session: Session, events: Sequence[dict[str, Any]], *, ac
         info = describe_reason(event["reason_code"])
         if info is None:
             continue
-        person = session.execute(select(Beneficiary).where(
-            Beneficiary.id == owners[event["instruction_id"]]).with_for_update()).scalar_one()
+        person, instruction_id = owners[event["instruction_id"]], event["instruction_id"]
         if info.consequence is ConsequenceClass.ACCOUNT_PROBLEM:
-            _flag_account(session, person, info.code, event["instruction_id"], actor)
+            findings.flag_account_problem(session, person, info.code,
+                                          instruction_id=instruction_id, actor=actor)
         elif info.consequence is ConsequenceClass.DECEASED:
-            _suspend_deceased(session, person, event["instruction_id"], actor)
-
-
-def _history(session: Session, person: Beneficiary, change: str, changed: dict[str, Any],
-             reason: str, actor: str) -> None:
-    person.version += 1
-    person.updated_at = utcnow()
-    session.add(BeneficiaryHistory(beneficiary_id=person.id, version=person.version,
-                                   change=change, changed=changed, actor=actor[:64],
-                                   import_id=None, reason=reason[:300], at=utcnow()))
-    session.flush()
-
-
-def _flag_account(session: Session, person: Beneficiary, code: str, instruction_id: int,
-                  actor: str) -> None:
-    flag = f"{ACCOUNT_FLAG_PREFIX}{code}"
-    before = list(person.review_flags or [])
-    if flag in before:
-        return
-    person.review_flags = [*before, flag]
-    reason = f"bank reports {code} for payment instruction {instruction_id}"
-    _history(session, person, "flagged",
-             {"review_flags": {"from": before, "to": person.review_flags}}, reason, actor)
-    audit.record(session, actor=actor, action="beneficiary.flag_account",
-                 object_type="beneficiary", object_id=person.id,
-                 detail={"reason_code": code, "instruction_id": instruction_id})
-
-
-def _suspend_deceased(session: Session, person: Beneficiary, instruction_id: int,
-                      actor: str) -> None:
-    if person.status != BeneficiaryStatus.ACTIVE.value:
-        return  # already suspended or ended: nothing to stop
-    before = person.status
-    person.status = BeneficiaryStatus.SUSPENDED.value
-    person.status_reason = MD07_REASON
-    _history(session, person, "suspended",
-             {"status": {"from": before, "to": person.status}}, MD07_REASON, actor)
-    audit.record(session, actor=actor, action="beneficiary.suspend_md07",
-                 object_type="beneficiary", object_id=person.id,
-                 detail={"reason_code": "MD07", "instruction_id": instruction_id})
+            findings.suspend_deceased(session, person, actor=actor,
+                                      evidence=findings.bank_reported_death(instruction_id))
 
 
 def settle_batches(session: Session, instruction_ids: Iterable[int], *, actor: str

@@ -1,7 +1,10 @@
 """Verification use cases: check beneficiaries, apply consequences, override mismatches.
 
-Services take a session and only flush. Registry calls happen in the caller's transaction;
-each outcome is stored with the registry's response digest as evidence.
+Services take a session and only flush; registry calls then happen in the caller's
+transaction. ``verify_in_steps`` is the exception: it takes a session factory and commits each
+chunk's evidence in a short transaction of its own, asking the registry with no transaction
+open (a batch build re-verifies this way before it takes the writer lock). Each outcome is
+stored with the registry's response digest as evidence.
 """
 
 from __future__ import annotations
@@ -9,13 +12,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from beneficiaries import bulk
+from beneficiaries import findings
 from beneficiaries.models import Beneficiary, BeneficiaryStatus
 from beneficiaries.registry import LookupResult, PopulationRegistry
 from beneficiaries.verification.judge import Claimed, judge
@@ -29,10 +32,10 @@ from disburse.core import audit
 from disburse.core.clock import utcnow
 from disburse.core.errors import Conflict, NotFound, ValidationFailed
 from disburse.core.keyring import Keyring
+from disburse.core.uow import unit_of_work
 from disburse.core.users import Role, require_role
 
 CHUNK = 5_000
-BENEFICIARIES = bulk.BENEFICIARIES
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class VerifySummary:
 
 
 #: Suspensions a verification run re-checks: the bank's MD07 asks the registry to confirm.
-RECHECK_SUSPENDED_LIKE = "%(MD07)%"
+RECHECK_SUSPENDED_LIKE = findings.BANK_DEATH_LIKE
 
 #: The columns a run needs; whole ORM objects for a million people would not fit in memory.
 _TARGET_COLUMNS = (Beneficiary.id, Beneficiary.citizen_id_enc, Beneficiary.full_name,
@@ -91,14 +94,16 @@ def _target_query(scope: VerifyScope, now: datetime) -> Select[Any]:
     return query
 
 
+def _chunk_after(session: Session, query: Select[Any], last: int) -> Sequence[Row[Any]]:
+    """Return the next CHUNK targets after id ``last`` (keyset pagination, bounded memory)."""
+    return session.execute(
+        query.where(Beneficiary.id > last).order_by(Beneficiary.id).limit(CHUNK)).all()
+
+
 def _target_chunks(session: Session, query: Select[Any]) -> Iterator[Sequence[Row[Any]]]:
-    """Yield the targets in id order, CHUNK at a time (keyset pagination, bounded memory)."""
+    """Yield the targets in id order, CHUNK at a time."""
     last = 0
-    while True:
-        rows = session.execute(
-            query.where(Beneficiary.id > last).order_by(Beneficiary.id).limit(CHUNK)).all()
-        if not rows:
-            return
+    while rows := _chunk_after(session, query, last):
         yield rows
         last = rows[-1].id
 
@@ -122,11 +127,53 @@ def verify(session: Session, keyring: Keyring, registry: PopulationRegistry, *,
         _record_chunk(session, chunk, ids, answers, actor, summary)
         if on_progress:
             on_progress(summary.checked, total)
+    _record_run(session, scope, now, summary, actor)
+    return summary
+
+
+def verify_in_steps(factory: sessionmaker[Session], keyring: Keyring,
+                    registry: PopulationRegistry, *, scope: VerifyScope, actor: str
+                    ) -> VerifySummary:
+    """Check beneficiaries as ``verify`` does, never holding a writing transaction open.
+
+    Each chunk of targets is read in a short transaction, the registry is asked with no
+    transaction open, and the answers are recorded (and the dead suspended) in a short
+    writing transaction that commits: the evidence stays even if what follows fails, and no
+    other writer waits on the network. A record changed between the read and the write keeps
+    the version it was checked at, so payability asks again.
+
+    Args:
+        factory: Sessions for the transactions of this run.
+        keyring: Decrypts the citizen ids to look up.
+        registry: The population registry.
+        scope: Which beneficiaries to check.
+        actor: Recorded on each verification and on the run's audit entry.
+    """
+    now = utcnow()
+    query = _target_query(scope, now)
+    summary = VerifySummary()
+    last = 0
+    while True:
+        with unit_of_work(factory) as session:
+            chunk = _chunk_after(session, query, last)
+        if not chunk:
+            break
+        last = chunk[-1].id
+        ids = {b.id: keyring.decrypt("citizen_id", b.citizen_id_enc) for b in chunk}
+        answers = registry.lookup_many(sorted(set(ids.values())))
+        with unit_of_work(factory, write=True) as session:
+            _record_chunk(session, chunk, ids, answers, actor, summary)
+    with unit_of_work(factory, write=True) as session:
+        _record_run(session, scope, now, summary, actor)
+    return summary
+
+
+def _record_run(session: Session, scope: VerifyScope, now: datetime, summary: VerifySummary,
+                actor: str) -> None:
     audit.record(session, actor=actor, action="verification.run", object_type="verification",
                  object_id=now.isoformat(), detail={**summary.to_dict(),
                                                     "scope": vars(scope) | {"beneficiary_ids":
                                                                             None}})
-    return summary
 
 
 def _record_chunk(session: Session, chunk: Sequence[Row[Any]], ids: dict[int, str],
@@ -147,23 +194,10 @@ def _record_chunk(session: Session, chunk: Sequence[Row[Any]], ids: dict[int, st
         summary.checked += 1
         summary.outcomes[verdict.outcome.value] += 1
         if verdict.outcome is Outcome.DECEASED:
-            _suspend_deceased(session, b, verdict.date_of_death, actor)
+            findings.suspend_deceased(session, b.id, actor=actor,
+                                      evidence=findings.registry_death(verdict.date_of_death))
             summary.suspended_deceased.append(b.id)
     session.execute(insert(Verification), rows)
-
-
-def _suspend_deceased(session: Session, b: Row[Any], died: date | None, actor: str) -> None:
-    reason = f"deceased per population registry (date of death {died})"
-    # Core UPDATE: no evaluation against every object the session holds
-    session.execute(update(BENEFICIARIES).where(BENEFICIARIES.c.id == b.id).values(
-        status=BeneficiaryStatus.SUSPENDED.value, status_reason=reason,
-        version=b.version + 1, updated_at=utcnow()))
-    bulk.insert_history(session, [{
-        "beneficiary_id": b.id, "version": b.version + 1, "change": "suspended",
-        "changed": {"status": {"from": b.status, "to": "suspended"}}, "actor": actor,
-        "import_id": None, "reason": reason, "at": utcnow()}])
-    audit.record(session, actor=actor, action="beneficiary.suspend_deceased",
-                 object_type="beneficiary", object_id=b.id, detail={"date_of_death": str(died)})
 
 
 @dataclass(frozen=True)

@@ -154,15 +154,18 @@ def open_session(factory: sessionmaker[Session], *, write: bool = False) -> Sess
     """Open a session from ``factory``; with ``write`` its transaction is a writer's.
 
     Args:
-        factory: a factory from :func:`make_session_factory` (bound to an engine).
+        factory: a factory from :func:`make_session_factory` (bound to an engine), or one
+            bound to a connection whose transaction is already begun.
         write: the entry point is going to change data: take the write lock at the start of
             the transaction (see :func:`writer_engine`).
     """
-    if not write:
-        return factory()
     bind = factory.kw.get("bind")
+    # A factory bound to a connection joins a transaction its owner began (tests run in
+    # savepoints of one connection): the owner decided how that transaction locks.
+    if not write or isinstance(bind, Connection):
+        return factory()
     if not isinstance(bind, Engine):
-        raise TypeError("a writing session needs a factory bound to an engine")
+        raise TypeError("a writing session needs a factory bound to an engine or a connection")
     return factory(bind=writer_engine(bind))
 
 

@@ -64,6 +64,20 @@ def request_session() -> Session:
     return session
 
 
+def close_request_session() -> None:
+    """End this request's transaction now, keeping nothing it wrote.
+
+    For a view whose service runs transactions of its own from the session factory (e.g. to
+    call another service with no writer lock held): the request's transaction, begun by the
+    sign-in, would otherwise hold the lock they wait for. A later ``request_session()``
+    opens a new session, committed or rolled back at the request's end as usual. Objects the
+    closed session loaded (the signed-in user) stay readable.
+    """
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
 def problem_response(problem: dict[str, Any]) -> Response:
     """Return ``problem`` as an ``application/problem+json`` response."""
     response = jsonify(problem)
@@ -76,6 +90,7 @@ __all__ = [
     "PROBLEM_JSON",
     "WRITING_METHODS",
     "Services",
+    "close_request_session",
     "problem_response",
     "request_session",
     "services",

@@ -5,8 +5,10 @@ Choices made here (each is a rule of the service, not an accident of the code):
 - **Requested execution date**: the 10th of the period's month, or the business date of the
   build when that is later (a late batch is paid as soon as possible, never back-dated).
 - **Re-verification first**: active candidates whose recorded check is stale, missing or older
-  than their record are checked against the population registry before anything is judged;
-  only then is payability decided, on the recorded answers (invariant 5).
+  than their record are checked against the population registry before the build, in
+  transactions of their own that commit the evidence and hold no writer lock while the
+  registry answers (``preparation``); the build then decides payability on the recorded
+  answers (invariant 5) and never calls the registry.
 - **Exclusions** are kept on the batch (``Batch.exclusions``) as ``reason -> {count,
   beneficiary_ids}`` with at most ``EXCLUSION_ID_CAP`` ids per reason.
 - **Arrears**: an earlier instruction of the same beneficiary and programme that ended
@@ -50,12 +52,10 @@ from beneficiaries.programmes import (
     get_programme,
     rate_on,
 )
-from beneficiaries.registry import PopulationRegistry
 from disburse.core import audit
 from disburse.core.audit import AuditHead
 from disburse.core.clock import utcnow
 from disburse.core.errors import Conflict
-from disburse.core.keyring import Keyring
 from disburse.core.users import Role, require_role
 from disburse.payments.approval import hold_writer_lock
 from disburse.payments.lifecycle import BatchState
@@ -135,13 +135,15 @@ def _e2e_prefix(programme: str, period: str) -> str:
 # --- the build -------------------------------------------------------------------------------
 
 
-def build_batch(session: Session, keyring: Keyring, registry: PopulationRegistry, *,
-                programme: str, period: str, province: str | None = None, actor: str,
-                routing: RoutingConfig, max_age_days: int, today: date) -> Batch:
+def build_batch(session: Session, *, programme: str, period: str, province: str | None = None,
+                actor: str, routing: RoutingConfig, max_age_days: int, today: date) -> Batch:
     """Build a draft batch of one instruction per payable beneficiary of ``programme``.
 
-    Stale, missing or outdated verifications are renewed through ``registry`` first. Amounts
-    are the base amount plus eligible arrears; each exclusion is recorded with its reason.
+    Payability is judged on the recorded registry answers; this never calls the registry
+    (the caller holds the writer lock). Entry points renew stale checks first, in
+    transactions of their own (``preparation.prepare_and_build``); a check still stale,
+    missing or outdated here excludes its beneficiary with that reason. Amounts are the base
+    amount plus eligible arrears; each exclusion is recorded with its reason.
 
     Raises:
         Forbidden: the actor is not a preparer or admin.
@@ -157,7 +159,7 @@ def build_batch(session: Session, keyring: Keyring, registry: PopulationRegistry
     # A savepoint: a refused build leaves nothing behind (not even the batch row), and on
     # PostgreSQL the caller's transaction stays usable after a constraint violation.
     with session.begin_nested():
-        ctx = BuildContext(keyring, registry, prog, period, actor, routing, max_age_days)
+        ctx = BuildContext(prog, period, actor, routing, max_age_days)
         return _build(session, ctx, province, execution)
 
 

@@ -1,8 +1,9 @@
 """Pass one of a batch build: who is in scope, who is payable, by which route, with what arrears.
 
 The rules (see ``build`` for the whole list) that decide each beneficiary's plan live here:
-re-verification of stale checks before judging payability, exclusions by reason, arrears of
-earlier failed payments, re-routing to cash after an account problem, and the route.
+which stale checks to renew before the build (``REVERIFY_REASONS``), exclusions by reason,
+arrears of earlier failed payments, re-routing to cash after an account problem, and the
+route.
 
 Each payable beneficiary becomes one ``Plan``: a flat tuple of strings and numbers. A national
 batch holds a million of them until the insert; flat tuples of atomic values are untracked by
@@ -24,18 +25,17 @@ from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, BeneficiaryStatus
 from beneficiaries.programmes import PROGRAMMES, Channel, Programme
-from beneficiaries.registry import PopulationRegistry
 from beneficiaries.verification.models import Outcome, Verification
-from beneficiaries.verification.service import Payability, VerifyScope, payability, verify
+from beneficiaries.verification.service import Payability, payability
 from disburse.core.errors import ValidationFailed
-from disburse.core.keyring import Keyring
 from disburse.payments.models import ArrearsCarry, Instruction, InstructionState
 from disburse.payments.routing import RoutingConfig
 from disburse.payments.state import stream_rows
 
 CHUNK: Final = 5_000
 EXCLUSION_ID_CAP: Final = 100
-#: Payability reasons that call for a fresh registry check before the batch is built.
+#: Payability reasons that call for a fresh registry check before the batch is built
+#: (``preparation.reverify_scope``; the build itself only judges).
 REVERIFY_REASONS: Final = frozenset({"verification_stale", "unverified",
                                      "record_changed_since_check"})
 #: ISO 20022 status reasons that mean the account cannot receive money as it stands.
@@ -114,8 +114,6 @@ class Exclusions:
 class BuildContext:
     """Everything one build needs besides the session."""
 
-    keyring: Keyring
-    registry: PopulationRegistry
     programme: Programme
     period: str
     actor: str
@@ -196,16 +194,10 @@ def _latest_outcomes(session: Session, ids: Sequence[int]) -> dict[int, str]:
 
 
 def _judge(session: Session, ctx: BuildContext, ids: Sequence[int]) -> dict[int, Payability]:
-    judged = payability(session, ids, max_age_days=ctx.max_age_days)
-    again = [bid for bid, p in judged.items() if p.reason in REVERIFY_REASONS]
-    if again:
-        checked = verify(session, ctx.keyring, ctx.registry, actor=ctx.actor,
-                         scope=VerifyScope(beneficiary_ids=again, max_age_days=ctx.max_age_days))
-        judged.update(payability(session, again, max_age_days=ctx.max_age_days))
-        # suspending the dead changed their record, so payability would call it a change
-        judged.update({bid: Payability(False, "deceased", None)
-                       for bid in checked.suspended_deceased})
-    return judged
+    # No registry call here: the build's writing transaction never waits on the network.
+    # ``preparation.reverify_scope`` renewed the stale checks before; whoever is still stale
+    # (changed since, or the registry could not answer) is excluded with that reason.
+    return payability(session, ids, max_age_days=ctx.max_age_days)
 
 
 def _plan_chunk(session: Session, ctx: BuildContext, ids: Sequence[int],

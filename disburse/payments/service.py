@@ -14,9 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from beneficiaries.registry import PopulationRegistry
 from disburse.core.errors import NotFound
-from disburse.core.keyring import Keyring
 from disburse.payments.approval import (
     EDIT_STATES,
     approve_batch,
@@ -96,10 +94,13 @@ class BatchSummary:
 
 
 
-def create_batch(session: Session, keyring: Keyring, registry: PopulationRegistry, *,
-                 programme: str, period: str, province: str | None = None, actor: str,
-                 routing: RoutingConfig, max_age_days: int, today: date) -> BatchSummary:
+def create_batch(session: Session, *, programme: str, period: str, province: str | None = None,
+                 actor: str, routing: RoutingConfig, max_age_days: int, today: date
+                 ) -> BatchSummary:
     """Build a draft batch (see ``build.build_batch``) and return its summary.
+
+    Calls no registry: entry points use ``preparation.prepare_and_build``, which renews stale
+    checks first in transactions of their own.
 
     Raises:
         Forbidden: the actor is not a preparer or admin.
@@ -107,7 +108,7 @@ def create_batch(session: Session, keyring: Keyring, registry: PopulationRegistr
         ConfigurationError: an instruction has no route.
         Conflict: nothing to pay, or another build instructed the same people first.
     """
-    batch = build_batch(session, keyring, registry, programme=programme, period=period,
+    batch = build_batch(session, programme=programme, period=period,
                         province=province, actor=actor, routing=routing,
                         max_age_days=max_age_days, today=today)
     return summarise(session, batch)

@@ -206,9 +206,9 @@ def pending(site: Site) -> int:
                              today=TODAY, options=ImportOptions())
         assert report.counts.added == PEOPLE
         verify(session, keyring, registry, scope=VerifyScope(), actor="nightly")
-        summary = service.create_batch(session, keyring, registry, programme="pension",
-                                       period="2026-11", actor="lan", routing=load_routing(),
-                                       max_age_days=30, today=TODAY)
+        summary = service.create_batch(session, programme="pension", period="2026-11",
+                                       actor="lan", routing=load_routing(), max_age_days=30,
+                                       today=TODAY)
         service.submit_batch(session, summary.batch_id, actor="lan")
     return summary.batch_id
 

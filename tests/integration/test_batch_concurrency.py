@@ -33,6 +33,7 @@ from disburse.core.uow import unit_of_work
 from disburse.core.users import Role, User
 from disburse.payments import service
 from disburse.payments.models import Approval, Batch, Instruction
+from disburse.payments.preparation import prepare_and_build
 from disburse.payments.routing import load_routing
 from tests.conftest import migrate
 from tests.listfiles import list_row, write_csv
@@ -105,11 +106,15 @@ def race(factory: sessionmaker[Session], *contenders: Callable[[Session], Any]) 
 
 
 def builder(db: Db, actor: str, period: str = "2026-11") -> Callable[[Session], Any]:
-    """A contender that builds the pension batch of ``period`` as ``actor``."""
-    def work(session: Session) -> service.BatchSummary:
-        return service.create_batch(session, db.keyring, db.registry, programme="pension",
-                                    period=period, actor=actor, routing=load_routing(),
-                                    max_age_days=30, today=TODAY)
+    """A contender that builds the pension batch of ``period`` as ``actor``.
+
+    Like the entry points, it renews stale checks and builds in transactions of its own from
+    the factory (``prepare_and_build``); the session it is handed stays unused.
+    """
+    def work(_session: Session) -> service.BatchSummary:
+        return prepare_and_build(db.factory, db.keyring, db.registry, programme="pension",
+                                 period=period, actor=actor, routing=load_routing(),
+                                 max_age_days=30, today=TODAY)
     return work
 
 

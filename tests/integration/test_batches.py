@@ -17,7 +17,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from beneficiaries.models import Beneficiary
 from beneficiaries.registry import CitizenRecord, RegistryStatus, StaticPopulationRegistry
@@ -32,6 +32,7 @@ from disburse.core.users import Role, User
 from disburse.payments import service
 from disburse.payments.lifecycle import BatchAction
 from disburse.payments.models import Approval, ArrearsCarry, Batch, Instruction
+from disburse.payments.preparation import prepare_and_build
 from disburse.payments.routing import RoutingConfig, load_routing
 from disburse.payments.state import apply_action, batch_digest
 from tests.listfiles import Row, list_row, write_csv
@@ -60,11 +61,15 @@ class World:
 
     def build(self, period: str, *, actor: str = "lan", province: str | None = None
               ) -> service.BatchSummary:
-        """Build a batch as ``actor``."""
-        return service.create_batch(
-            self.session, self.keyring, self.registry, programme=self.programme,
+        """Renew stale checks and build a batch as ``actor``, as the entry points do."""
+        return prepare_and_build(
+            self.factory(), self.keyring, self.registry, programme=self.programme,
             period=period, province=province, actor=actor, routing=self.routing,
             max_age_days=30, today=TODAY)
+
+    def factory(self) -> sessionmaker[Session]:
+        """Sessions in savepoints of this test's connection: their commits stay in the test."""
+        return savepoint_factory(self.session)
 
     def instructions(self, batch_id: int) -> list[Instruction]:
         """The batch's instructions in seq order, read fresh."""
@@ -83,6 +88,12 @@ class World:
         found = self.session.get(Batch, batch_id)
         assert found is not None
         return found
+
+
+def savepoint_factory(session: Session) -> sessionmaker[Session]:
+    """Sessions that join ``session``'s connection in savepoints of their own."""
+    return sessionmaker(bind=session.get_bind(), join_transaction_mode="create_savepoint",
+                        expire_on_commit=False, info=dict(session.info))
 
 
 def _row(serial: int, kind: str | None) -> Row:

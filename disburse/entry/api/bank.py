@@ -13,17 +13,16 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from bank_adapters import banks
+from bank_adapters.bank_files import bank_payment_file, bank_payment_files
 from bank_adapters.models import Bank, ReceivedReturnFile, ReturnFileState, ReturnSource
 from bank_adapters.schemas import PaymentFileSchema, ReturnFileSchema
-from disburse.core.errors import NotFound, Unauthorized, ValidationFailed
+from disburse.core.errors import Unauthorized, ValidationFailed
 from disburse.core.params import fit_file_name
 from disburse.entry.context import problem_response, request_session, services
 from disburse.payments.downloads import FilePart, bank_download
-from disburse.payments.lifecycle import SENT
-from disburse.payments.models import Batch, PaymentFile
+from disburse.payments.models import PaymentFile
 from disburse.payments.routing import load_routing
 from disburse.payments.storage import payment_files_root
 from reconciliation.intake import take_in_return_file
@@ -61,35 +60,17 @@ def bank_required(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _own_routes(bank_bin: str) -> list[str]:
-    """Return the route names in use whose paying side is the bank ``bank_bin``."""
-    routing = load_routing(services().settings.routes_file)
-    used = request_session().execute(select(PaymentFile.route).distinct()).scalars()
-    return [name for name in used if routing.route(name).bin == bank_bin]
-
-
-def _own_files_query(bank_bin: str) -> Any:
-    # Only files of batches actually sent: a bank never sees a file before submission.
-    return (select(PaymentFile).join(Batch, Batch.id == PaymentFile.batch_id)
-            .where(PaymentFile.route.in_(_own_routes(bank_bin)),
-                   Batch.state.in_([s.value for s in SENT])))
-
-
 def _own_file(file_id: int) -> PaymentFile:
-    bank = current_bank()
-    found: PaymentFile | None = request_session().execute(
-        _own_files_query(bank.bin).where(PaymentFile.id == file_id)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"no payment file {file_id}")
-    return found
+    return bank_payment_file(request_session(), load_routing(services().settings.routes_file),
+                             current_bank().bin, file_id)
 
 
 @bank_api.get("/payment-files")
 @bank_required
 def list_payment_files() -> ResponseReturnValue:
     """List this bank's payment files, newest first."""
-    query = _own_files_query(current_bank().bin).order_by(PaymentFile.id.desc())
-    files = request_session().execute(query).scalars().all()
+    files = bank_payment_files(request_session(), load_routing(services().settings.routes_file),
+                               current_bank().bin)
     return jsonify({"items": PaymentFileSchema(many=True).dump(files)})
 
 

@@ -19,19 +19,19 @@ from typing import Any, Final
 
 from flask import Blueprint, jsonify, request, send_file, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from beneficiaries.registry import HttpPopulationRegistry
 from beneficiaries.schemas import load_params
 from disburse.core.clock import business_date, utcnow
 from disburse.core.users import Role
 from disburse.entry.auth import current_user, roles_required
-from disburse.entry.context import request_session, services
+from disburse.entry.context import close_request_session, request_session, services
 from disburse.payments import service
 from disburse.payments.downloads import FilePart, download_payment_file
 from disburse.payments.files import write_batch_files
 from disburse.payments.models import PaymentFile
+from disburse.payments.preparation import prepare_and_build
+from disburse.payments.queries import batch_payment_files
 from disburse.payments.routing import load_routing
 from disburse.payments.schemas import (
     BatchPageSchema,
@@ -68,12 +68,6 @@ def _files_dir(batch_id: int) -> Path:
     return payment_files_root(services().settings.data_dir) / str(batch_id)
 
 
-def _files(session: Session, batch_id: int) -> list[PaymentFile]:
-    rows = session.execute(select(PaymentFile).where(PaymentFile.batch_id == batch_id)
-                           .order_by(PaymentFile.route, PaymentFile.part_no)).scalars()
-    return list(rows)
-
-
 def _file_rows(files: list[PaymentFile]) -> list[dict[str, Any]]:
     """Dump files with the links to the file, its signature and its manifest."""
     rows: list[dict[str, Any]] = PaymentFileSchema(many=True).dump(files)
@@ -90,7 +84,7 @@ def _detail(batch_id: int, status: int = 200) -> ResponseReturnValue:
     session = request_session()
     body: dict[str, Any] = BatchSummarySchema(exclude=("files",)).dump(
         service.batch_summary(session, batch_id))
-    body["files"] = _file_rows(_files(session, batch_id))  # dumped with their links
+    body["files"] = _file_rows(batch_payment_files(session, batch_id))  # dumped with their links
     response = jsonify(body)
     response.status_code = status
     if status == 201:
@@ -126,11 +120,16 @@ def create_batch() -> ResponseReturnValue:
     params = load_params(CreateBatchSchema(), _json_body())
     svc = services()
     settings = svc.settings
+    actor = current_user().name
+    # The renewal of stale checks and the build run in transactions of their own (the
+    # registry is asked with no writer lock held); the sign-in's transaction ends first, and
+    # the answer is read in a new one that sees the committed batch.
+    close_request_session()
     with HttpPopulationRegistry(settings.registry_url, settings.registry_token,
                                 batch_size=settings.registry_batch_size) as registry:
-        summary = service.create_batch(
-            request_session(), svc.keyring(), registry, programme=params["programme"],
-            period=params["period"], province=params["province"], actor=current_user().name,
+        summary = prepare_and_build(
+            svc.session_factory, svc.keyring(), registry, programme=params["programme"],
+            period=params["period"], province=params["province"], actor=actor,
             routing=load_routing(settings.routes_file),
             max_age_days=settings.verification_max_age_days, today=business_date())
     return _detail(summary.batch_id, 201)
@@ -193,7 +192,7 @@ def list_files(batch_id: int) -> ResponseReturnValue:
     """List a batch's payment files (empty until they are written)."""
     session = request_session()
     service.batch_summary(session, batch_id)  # 404 for an unknown batch
-    return jsonify({"items": _file_rows(_files(session, batch_id))})
+    return jsonify({"items": _file_rows(batch_payment_files(session, batch_id))})
 
 
 def _send(batch_id: int, file_id: int, part: FilePart) -> ResponseReturnValue:

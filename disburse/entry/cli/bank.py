@@ -16,7 +16,6 @@ from typing import Any
 
 import click
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select
 
 from bank_adapters import banks
 from bank_adapters.choose import AdapterRegistry, endpoints
@@ -33,7 +32,7 @@ from disburse.core.uow import unit_of_work
 from disburse.core.users import Role, require_role
 from disburse.entry.cli.actor import actor_option
 from disburse.entry.context import Services, services
-from disburse.payments.models import PaymentFile
+from disburse.payments.queries import batch_payment_files
 from disburse.payments.routing import load_routing
 from disburse.payments.storage import payment_files_root
 from reconciliation.intake import fetch_and_take_in
@@ -185,8 +184,7 @@ def _stage_files(svc: Services, batch_id: int, files_dir: Path) -> None:
     """Copy a batch's signed files from ``files_dir`` into the service's store, checked."""
     root = payment_files_root(svc.settings.data_dir)
     with unit_of_work(svc.session_factory) as session:
-        files = session.execute(select(PaymentFile)
-                                .where(PaymentFile.batch_id == batch_id)).scalars().all()
+        files = batch_payment_files(session, batch_id)
     for payment_file in files:
         target = outgoing_file(payment_file, root)
         source = files_dir / Path(payment_file.file_name).name

@@ -16,6 +16,7 @@ from disburse.entry.cli.output import echo_json
 from disburse.entry.context import services
 from disburse.payments import service
 from disburse.payments.lifecycle import BatchState
+from disburse.payments.preparation import prepare_and_build
 from disburse.payments.routing import load_routing
 
 batch_group = AppGroup("batch", help="Monthly payment batches and their approval.")
@@ -55,9 +56,9 @@ def create_command(programme: str, period: str, province: str | None, actor: str
     settings = svc.settings
     registry = HttpPopulationRegistry(settings.registry_url, settings.registry_token,
                                       batch_size=settings.registry_batch_size)
-    with registry, unit_of_work(svc.session_factory, write=True) as session:
-        summary = service.create_batch(
-            session, svc.keyring(), registry, programme=programme, period=period,
+    with registry:  # stale checks renewed and committed first; then the build's transaction
+        summary = prepare_and_build(
+            svc.session_factory, svc.keyring(), registry, programme=programme, period=period,
             province=province, actor=actor, routing=load_routing(settings.routes_file),
             max_age_days=settings.verification_max_age_days, today=business_date())
     if as_json:

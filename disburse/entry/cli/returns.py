@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bank_adapters.models import Bank, ReturnSource
+from bank_adapters.banks import sole_bank_bin
+from bank_adapters.models import ReturnSource
 from disburse.core.errors import ValidationFailed
 from disburse.core.params import MAX_PAGE
 from disburse.core.uow import unit_of_work
@@ -30,10 +30,10 @@ def _bank_for(session: Session, given: str | None) -> str:
     """The ``--bank`` BIN, or the only registered bank when none is given."""
     if given:
         return given
-    bins = list(session.execute(select(Bank.bin).order_by(Bank.bin).limit(2)).scalars())
-    if len(bins) != 1:
+    only = sole_bank_bin(session)
+    if only is None:
         raise ValidationFailed("say which bank sent the file: --bank BIN")
-    return bins[0]
+    return only
 
 
 @returns_group.command("import")
