@@ -52,7 +52,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from benchmarks.common import StepResult, Stopwatch, mib, peak_rss_bytes, run_child
+from benchmarks.common import (
+    StepResult,
+    Stopwatch,
+    audit_with_keyring,
+    mib,
+    peak_rss_bytes,
+    run_child,
+)
 from beneficiaries.models import LOCALITY_VERSION_2025, Beneficiary, ListImport
 from beneficiaries.registry.models import LookupResult, ProgressCallback
 from beneficiaries.verification.models import Verification
@@ -146,6 +153,7 @@ def setup(workdir: Path, count: int) -> tuple[str, float]:
     url = f"sqlite:///{workdir / 'files.sqlite3'}"
     _migrate(url)
     keyring = Keyring.init(workdir / "keys")
+    audit_with_keyring(workdir / "keys")
     ensure_signing_keys(workdir / "keys", keyring)
     engine = make_engine(url)
     now = utcnow()
@@ -186,6 +194,7 @@ def _create(url: str, key_dir: Path) -> dict[str, Any]:
     """Build the batch through the service and commit; return its summary."""
     engine = make_engine(url)
     keyring = Keyring.load(key_dir)
+    audit_with_keyring(key_dir)
     with Session(engine) as session, session.begin():
         summary = create_batch(session, keyring, NeverCalledRegistry(), programme="pension",
                                period=PERIOD, actor="lan", routing=load_routing(),
@@ -230,6 +239,7 @@ def step_write(url: str, key_dir: Path, batch_id: int, out: Path) -> StepResult:
     """Write and sign the batch's files through the service, commit included."""
     engine = make_engine(url)
     keyring = Keyring.load(key_dir)
+    audit_with_keyring(key_dir)
     with Stopwatch() as watch, Session(engine) as session, session.begin():
         files = write_batch_files(session, keyring, batch_id, out_dir=out, actor="benchmark",
                                   routing=load_routing(), key_dir=key_dir, validate=False)
@@ -299,6 +309,7 @@ def run_step(args: argparse.Namespace) -> None:
     """Child mode: run one step and save its result."""
     out = Path(args.out)
     key_dir = Path(args.key_dir) if args.key_dir else out
+    audit_with_keyring(key_dir)  # every step keys the audit trail with the run's keyring
     steps = {
         "build": lambda: step_build(args.url, key_dir),
         "profile-build": lambda: profile_build(args.url, key_dir),
