@@ -54,7 +54,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from benchmarks.common import StepResult, Stopwatch, mib, peak_rss_bytes, run_child
+from benchmarks.common import (
+    StepResult,
+    Stopwatch,
+    audit_with_keyring,
+    mib,
+    peak_rss_bytes,
+    run_child,
+)
 from beneficiaries.models import LOCALITY_VERSION_2025, Beneficiary, ListImport
 from beneficiaries.registry.models import LookupResult, ProgressCallback
 from beneficiaries.verification.models import Verification
@@ -149,6 +156,7 @@ def setup(workdir: Path, count: int) -> tuple[str, float]:
     url = f"sqlite:///{workdir / 'files.sqlite3'}"
     _migrate(url)
     keyring = Keyring.init(workdir / "keys")
+    audit_with_keyring(workdir / "keys")
     ensure_signing_keys(workdir / "keys", keyring)
     engine = make_engine(url)
     now = utcnow()
@@ -189,6 +197,7 @@ def _create(url: str, key_dir: Path) -> dict[str, Any]:
     """Build the batch through the service and commit; return its summary."""
     engine = make_engine(url)
     keyring = Keyring.load(key_dir)
+    audit_with_keyring(key_dir)
     summary = prepare_and_build(make_session_factory(engine), keyring, NeverCalledRegistry(),
                                 programme="pension", period=PERIOD, actor="lan",
                                 routing=load_routing(), max_age_days=MAX_AGE_DAYS,
@@ -233,6 +242,7 @@ def step_write(url: str, key_dir: Path, batch_id: int, out: Path) -> StepResult:
     """Write and sign the batch's files through the service, commit included."""
     engine = make_engine(url)
     keyring = Keyring.load(key_dir)
+    audit_with_keyring(key_dir)
     with Stopwatch() as watch, Session(engine) as session, session.begin():
         files = write_batch_files(session, keyring, batch_id, out_dir=out, actor="benchmark",
                                   routing=load_routing(), key_dir=key_dir, validate=False)
@@ -302,6 +312,7 @@ def run_step(args: argparse.Namespace) -> None:
     """Child mode: run one step and save its result."""
     out = Path(args.out)
     key_dir = Path(args.key_dir) if args.key_dir else out
+    audit_with_keyring(key_dir)  # every step keys the audit trail with the run's keyring
     steps = {
         "build": lambda: step_build(args.url, key_dir),
         "profile-build": lambda: profile_build(args.url, key_dir),

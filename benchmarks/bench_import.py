@@ -28,12 +28,10 @@ import cProfile
 import csv
 import json
 import os
-import platform
 import pstats
 import resource
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,9 +51,11 @@ from benchmarks.common import (
     PostgresServer,
     StepResult,
     Stopwatch,
+    audit_with_keyring,
     create_database,
     drop_database,
     libpq_url,
+    machine,
     mib,
     peak_rss_bytes,
     run_child,
@@ -250,6 +250,7 @@ def _count_beneficiaries(url: str) -> int:
 def run_import(url: str, path: Path, key_dir: Path) -> tuple[Stopwatch, dict[str, Any]]:
     """Import ``path`` with ``accept_valid`` in one unit of work; return its timing and counts."""
     keyring = Keyring.init(key_dir)
+    audit_with_keyring(key_dir)
     factory = make_session_factory(make_engine(url))
     options = ImportOptions(accept_valid=True)
     with Stopwatch() as watch, unit_of_work(factory) as session:
@@ -375,20 +376,6 @@ def print_table(read: StepResult | None, pairs: dict[str, list[StepResult | None
             print(f"  validation worker: {worker_cpu:.2f} CPU s, peak "
                   f"{imported.detail.get('worker_peak_rss_mib', 0.0):.0f} MiB; import CPU "
                   f"in total {imported.cpu_seconds + worker_cpu:.2f} s")
-
-
-def _commit() -> str:
-    done = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                          text=True, check=False, cwd=Path(__file__).resolve().parent)
-    return done.stdout.strip() or "unknown"
-
-
-def machine() -> dict[str, Any]:
-    """Describe where (and on which code) the figures were measured."""
-    return {"nproc": os.cpu_count(), "python": platform.python_version(), "commit": _commit(),
-            "platform": platform.platform(), "at": datetime.now(UTC).isoformat(),
-            # Other work on the machine inflates wall times; CPU seconds are the steadier figure.
-            "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def _record(args: argparse.Namespace, read: StepResult | None,

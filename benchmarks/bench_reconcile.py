@@ -41,11 +41,8 @@ import argparse
 import cProfile
 import hashlib
 import json
-import os
-import platform
 import pstats
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +61,9 @@ from benchmarks.common import (
     BenchmarkError,
     StepResult,
     Stopwatch,
+    audit_with_keyring,
+    git_commit,
+    machine,
     mib,
     peak_rss_bytes,
     run_child,
@@ -369,6 +369,7 @@ def build_database(workdir: Path, count: int) -> tuple[str, Path, float]:
     _migrate(url)
     key_dir = workdir / "keys"
     keyring = Keyring.init(key_dir)
+    audit_with_keyring(key_dir)
     engine = make_engine(url)
     now = datetime.now(UTC)
     total = sum(amount(n) for n in range(1, count + 1))
@@ -529,6 +530,7 @@ def run_service(url: str, key_dir: Path, store_dir: Path, path: Path
     data = path.read_bytes()
     signature = signature_file(path).read_bytes()
     keyring = Keyring.load(key_dir)
+    audit_with_keyring(key_dir)
     factory = make_session_factory(make_engine(url))
     with Stopwatch() as watch, unit_of_work(factory) as session:
         report = import_return_file(session, keyring, data=data, file_name=path.name,
@@ -567,20 +569,6 @@ def run_step(args: argparse.Namespace) -> None:
 
 
 # --- the parent: orchestrate, print, record -----------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    """Describe where the figures were measured."""
-    return {"nproc": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "at": datetime.now(UTC).isoformat(),
-            # Other work on the machine inflates wall times; CPU seconds are steadier.
-            "loadavg_1m": round(os.getloadavg()[0], 2)}
-
-
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, check=False, cwd=Path(__file__).resolve().parent)
-    return done.stdout.strip() or "unknown"
 
 
 def _child(step: str, kind: str, args: argparse.Namespace, extra: list[str],
@@ -634,7 +622,7 @@ def print_table(pairs: dict[str, dict[str, Pair]], service: dict[str, StepResult
 def _record(args: argparse.Namespace, setup: dict[str, Any],
             results: list[StepResult]) -> Path:
     document = {"count": args.count, "service_count": args.service_count,
-                "commit": _commit(), "setup": setup, "machine_at_end": machine(),
+                "commit": git_commit(), "setup": setup, "machine_at_end": machine(),
                 "steps": [{**vars(r), "rows_per_second": r.rows_per_second} for r in results]}
     target = OUT_DIR / f"reconcile-{args.count}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     target.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")

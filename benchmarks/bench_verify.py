@@ -29,7 +29,6 @@ import cProfile
 import csv
 import json
 import os
-import platform
 import pstats
 import re
 import select
@@ -51,6 +50,8 @@ from benchmarks.common import (
     BenchmarkError,
     StepResult,
     Stopwatch,
+    audit_with_keyring,
+    machine,
     mib,
     peak_rss_bytes,
     run_child,
@@ -191,6 +192,7 @@ def prepare_database(population: Path, workdir: Path) -> tuple[str, Path, Path, 
     url = f"sqlite:///{workdir / 'verify.sqlite3'}"
     _migrate(url)
     keyring = Keyring.init(workdir / "keys")
+    audit_with_keyring(workdir / "keys")
     ids_path = workdir / "citizen_ids.txt"
     engine = make_engine(url)
     now = datetime.now(UTC)
@@ -242,6 +244,7 @@ def step_baseline(base_url: str, ids_path: Path, chunked: bool) -> StepResult:
 def run_verify(url: str, key_dir: Path, base_url: str) -> tuple[Stopwatch, dict[str, Any]]:
     """Verify every active beneficiary in one unit of work; return its timing and summary."""
     keyring = Keyring.load(key_dir)
+    audit_with_keyring(key_dir)
     factory = make_session_factory(make_engine(url))
     with _client(base_url) as registry, Stopwatch() as watch, \
             unit_of_work(factory) as session:
@@ -267,14 +270,6 @@ def run_step(args: argparse.Namespace) -> None:
 
 
 # --- the parent: orchestrate, print, record -----------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    """Describe where the figures were measured."""
-    return {"nproc": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "at": datetime.now(UTC).isoformat(),
-            # Other work on the machine inflates wall times; CPU seconds are steadier.
-            "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def _child(step: str, args: argparse.Namespace, extra: list[str],

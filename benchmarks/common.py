@@ -3,12 +3,17 @@
 Each measured step runs in a child process of its own, so that the peak resident set size
 reported by ``getrusage`` belongs to that step alone. A child writes its result as JSON to a
 file named by the parent; nothing is parsed out of its stdout.
+
+This module imports no database or application code at the top: the parent that starts the
+children stays small, and a child's peak RSS (which starts from its parent's size when forked)
+is not inflated by it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import resource
 import shutil
 import socket
@@ -17,18 +22,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-
-from disburse.core.db import make_engine
-
 #: Generated inputs are cached here (git-ignored), keyed by their parameters.
 OUT_DIR = Path(__file__).resolve().parent / "out"
+#: Records of whole runs (``python -m benchmarks.run``) are written here.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: libpq-style base URL of an existing server to use instead of starting one.
 PG_URL_ENV = "DISBURSE_BENCH_PG_URL"
 _MIB = 1024 * 1024
@@ -54,6 +58,18 @@ def peak_rss_bytes() -> int:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def audit_with_keyring(key_dir: Path) -> None:
+    """Key the audit trail of this process's sessions with the keyring in ``key_dir``.
+
+    The app's session factory puts its keyring's key source on its own sessions; a benchmark
+    makes its sessions outside the app, and without this they would look for the user's
+    keyring (and stop with "run `disburse keys init`" on a fresh machine).
+    """
+    from disburse.core import audit
+
+    audit.set_default_key_source(audit.KeyringKeySource(key_dir))
 
 
 def mib(size: int) -> float:
@@ -138,6 +154,79 @@ def run_child(module: str, args: list[str], *, workdir: Path, timeout: float) ->
     return StepResult.load(result_path)
 
 
+@dataclass(frozen=True)
+class ProcessUsage:
+    """What one finished child process used, as the kernel counted it.
+
+    Attributes:
+        seconds: Wall-clock seconds from start to exit.
+        cpu_seconds: User + system CPU of the child and of the children it waited for.
+        peak_rss_mib: The largest peak RSS among the child and its waited-for children, MiB.
+        returncode: The exit status (negative: killed by that signal).
+    """
+
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+    returncode: int
+
+
+def run_measured(command: Sequence[str], *, env: dict[str, str] | None = None,
+                 cwd: Path | None = None, quiet: bool = False) -> ProcessUsage:
+    """Run ``command`` to its end and return its wall time, CPU seconds and peak RSS.
+
+    ``os.wait4`` gives the usage of this child alone (with the descendants it reaped), so the
+    figures hold even when the caller has run other children before. With ``quiet`` the
+    child's output is discarded; otherwise it goes to this process's stdout and stderr.
+    """
+    sink = subprocess.DEVNULL if quiet else None
+    start = time.perf_counter()
+    child = subprocess.Popen(list(command), env=env, cwd=cwd, stdout=sink, stderr=sink)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    peak = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+    return ProcessUsage(seconds, usage.ru_utime + usage.ru_stime, mib(peak), child.returncode)
+
+
+def git_commit() -> str:
+    """Return the short commit the figures were measured on (``-dirty`` with local edits)."""
+    done = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                          text=True, check=False, cwd=Path(__file__).resolve().parent)
+    return done.stdout.strip() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """Describe where (and on which code) the figures were measured."""
+    return {"nproc": os.cpu_count(), "python": platform.python_version(), "commit": git_commit(),
+            "platform": platform.platform(), "at": datetime.now(UTC).isoformat(),
+            # Other work on the machine inflates wall times; CPU seconds are the steadier figure.
+            "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+def print_steps(results: Sequence[StepResult], baseline: StepResult | None, *,
+                unit: str = "rows") -> None:
+    """Print each step's seconds, CPU seconds, throughput, peak RSS and ratio to ``baseline``.
+
+    The ratio is the step's wall seconds over the baseline's (blank for the baseline itself).
+    """
+    print(f"\n{'step':<40}{'seconds':>9}{'CPU s':>8}{unit + '/s':>12}{'peak MiB':>10}"
+          f"{'ratio':>7}")
+    for result in results:
+        ratio = ("" if baseline is None or result is baseline or baseline.seconds <= 0
+                 else f"{result.seconds / baseline.seconds:.1f}")
+        print(f"{result.name:<40}{result.seconds:>9.3f}{result.cpu_seconds:>8.3f}"
+              f"{result.rows_per_second:>12,.1f}{result.peak_rss_mib:>10.0f}{ratio:>7}")
+
+
+def save_record(kind: str, document: dict[str, Any]) -> Path:
+    """Write ``document`` as JSON to ``RESULTS_DIR/<kind>-<UTC time>.json``; return the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    target = RESULTS_DIR / f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    target.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
+    return target
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as probe:
@@ -211,6 +300,11 @@ class PostgresServer:
 
 def create_database(admin_url: str, prefix: str) -> str:
     """Create a new, empty database on the server of ``admin_url``; return its URL."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from disburse.core.db import make_engine
+
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -221,6 +315,11 @@ def create_database(admin_url: str, prefix: str) -> str:
 
 def drop_database(admin_url: str, url: str) -> None:
     """Drop the database of ``url`` (forcing out any leftover connection)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from disburse.core.db import make_engine
+
     name = make_url(url).database
     admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -230,4 +329,6 @@ def drop_database(admin_url: str, url: str) -> None:
 
 def libpq_url(url: str) -> str:
     """Turn a SQLAlchemy PostgreSQL URL into one that psycopg accepts."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -24,8 +24,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from beneficiaries.columns import LIST_COLUMNS, OPTIONAL_COLUMNS
 from beneficiaries.file_limits import (
     DEFAULT_LIMITS,
@@ -206,6 +204,8 @@ def _read_csv(path: Path, name: str, chunk_size: int, only: frozenset[str] | Non
 
 def _csv_chunks(path: Path, name: str, delimiter: str, positions: dict[str, int],
                 chunk_size: int) -> Iterator[list[RawRow]]:
+    import pandas as pd  # loaded by the import that reads a CSV, not by every CLI start
+
     reader = pd.read_csv(
         path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
         sep=delimiter, header=0, chunksize=chunk_size, skip_blank_lines=True,

@@ -6,8 +6,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from openpyxl import Workbook
-
 from beneficiaries.columns import LIST_COLUMNS
 from beneficiaries.importers import Cell, RawRow
 from beneficiaries.rules import RuleError, neutralize_cell
@@ -87,6 +85,8 @@ def write_rejected_xlsx(out: Path | BinaryIO | SealedWriter, headers: dict[str, 
     ``out`` is a path or a binary stream (a ``SealedWriter`` keeps the workbook encrypted
     on disk: the import service stores it that way).
     """
+    from openpyxl import Workbook  # loaded when a report is written, not at start-up
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Rejected rows - Dòng bị từ chối")
     fields = list(headers)

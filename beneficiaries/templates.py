@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-
 from beneficiaries.columns import LIST_COLUMNS, OPTIONAL_COLUMNS, headers
 
 _EXAMPLE = {
@@ -29,6 +26,9 @@ def template_csv(lang: str) -> bytes:
 
 def template_xlsx(lang: str) -> bytes:
     """Return the XLSX template: text-formatted ID/account columns, required headers bold."""
+    from openpyxl import Workbook  # loaded when a template is asked for, not at start-up
+    from openpyxl.styles import Font
+
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from alembic import command
 from flask.cli import AppGroup
 from sqlalchemy.exc import DBAPIError
 
@@ -17,7 +16,6 @@ from disburse.core.signing_keys import ensure_signing_keys
 from disburse.core.uow import unit_of_work
 from disburse.entry.cli.actor import actor_option
 from disburse.entry.context import Services, services
-from disburse.entry.migrate import alembic_config
 
 db_group = AppGroup("db", help="Database schema migrations (Alembic).")
 users_group = AppGroup("users", help="Users and their roles.")
@@ -26,6 +24,10 @@ audit_group = AppGroup("audit", help="The hash-chained audit trail.")
 
 
 def _run_alembic(action: str, *args: str) -> None:
+    from alembic import command  # heavy: only the db commands load it
+
+    from disburse.entry.migrate import alembic_config
+
     svc = services()
     config = alembic_config(svc.settings.database_url)
     with svc.engine.begin() as connection:

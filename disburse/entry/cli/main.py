@@ -5,29 +5,161 @@ that changes data opens it with ``write=True`` (the write lock is taken up front
 ``DomainError``, or a clash with a concurrent transaction (reported as a concurrent change to
 retry), becomes one line on stderr and exit status 1; an unexpected error is logged with its
 traceback to the log directory and the user sees one line, exit status 2.
+
+Start-up stays light: each command family's module is imported only when one of its commands
+runs (``_COMMANDS``), and ``disburse --help`` lists them from one-line descriptions kept here,
+so neither lists nor help load pandas, matplotlib, openpyxl, lxml or the simulators.
+``tests/unit/test_cli_startup.py`` keeps the descriptions equal to the commands' own help.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 import traceback
-from typing import Any
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Flask
 from flask.cli import FlaskGroup
 
 from disburse.core.clock import utcnow
-from disburse.core.db import contention_conflict
 from disburse.core.errors import DomainError
 from disburse.core.private_files import restrict_umask
-from disburse.entry.app import create_app
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+#: Top-level commands: name -> (module, attribute, the one-line help ``--help`` shows).
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "db": ("disburse.entry.cli.foundation", "db_group",
+           "Database schema migrations (Alembic)."),
+    "users": ("disburse.entry.cli.foundation", "users_group", "Users and their roles."),
+    "keys": ("disburse.entry.cli.foundation", "keys_group",
+             "Encryption keys for personal data at rest."),
+    "audit": ("disburse.entry.cli.foundation", "audit_group", "The hash-chained audit trail."),
+    "beneficiaries": ("disburse.entry.cli.beneficiaries", "beneficiaries_group",
+                      "Beneficiary registry and list imports."),
+    "popdb": ("disburse.entry.popdb.cli", "popdb",
+              "Reference population registry (stands in for the national population "
+              "database)."),
+    "synth": ("disburse.entry.cli.synth", "synth",
+              "Generate deterministic synthetic data for the demo, the tests and the "
+              "benchmarks."),
+    "verify": ("disburse.entry.cli.verification", "verify_command",
+               "Verify beneficiaries against the population registry and print counts per "
+               "outcome."),
+    "verification": ("disburse.entry.cli.verification", "verify_group",
+                     "Verification outcomes and overrides."),
+    "batch": ("disburse.entry.cli.batches", "batch_group",
+              "Monthly payment batches and their approval."),
+    "files": ("disburse.entry.cli.files", "files_group", "Signed payment files: verification."),
+    "banks": ("disburse.entry.cli.bank", "banks_group", "Registered banks and their API tokens."),
+    "outbox": ("disburse.entry.cli.bank", "outbox_group",
+               "Submissions of payment files to banks."),
+    "returns": ("disburse.entry.cli.returns", "returns_group",
+                "Bank return files and the reconciliation queue."),
+    "report": ("disburse.entry.cli.reports", "report_group",
+               "Cashless figures, exceptions and batch reports."),
+    "scheduler": ("disburse.entry.cli.scheduler", "scheduler",
+                  "The nightly run: re-verify, send approved batches, collect and reconcile "
+                  "returns."),
+    "banksim": ("disburse.entry.banksim.cli", "banksim",
+                "Bank simulator: a separate bank service to test payment files against."),
+}
+#: Sub-commands that live in another family's module: group -> (module, attribute).
+_EXTRA_SUBCOMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "keys": (("disburse.entry.cli.files", "export_public_command"),),
+    "batch": (("disburse.entry.cli.files", "batch_files_command"),
+              ("disburse.entry.cli.bank", "batch_send"),
+              ("disburse.entry.cli.returns", "batch_close_command")),
+}
+
+
+def _load_command(name: str, module: str, attribute: str) -> click.Command:
+    command: click.Command = getattr(importlib.import_module(module), attribute)
+    for extra_module, extra in _EXTRA_SUBCOMMANDS.get(name, ()):
+        assert isinstance(command, click.Group)
+        command.add_command(getattr(importlib.import_module(extra_module), extra))
+    return command
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands: every name is listed, a command's module loads on first access.
+
+    Membership and iteration see all names without importing anything, so code that asks
+    ``"report" in cli.commands`` or lists the names stays cheap; reading an entry imports it.
+    """
+
+    def __init__(self, loaded: MutableMapping[str, click.Command],
+                 lazy: dict[str, tuple[str, str, str]]) -> None:
+        """Keep the ``loaded`` commands; hold ``lazy`` (name -> module, attribute, help)."""
+        self._loaded: dict[str, click.Command] = dict(loaded)
+        self._lazy = {name: spec for name, spec in lazy.items() if name not in loaded}
+
+    def is_loaded(self, name: str) -> bool:
+        """Whether ``name`` is a command object already (not a name waiting to load)."""
+        return name in self._loaded
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded and name in self._lazy:
+            module, attribute, _ = self._lazy[name]
+            self._loaded[name] = _load_command(name, module, attribute)
+            del self._lazy[name]
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._lazy.pop(name, None)
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if self._lazy.pop(name, None) is None:
+            del self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded or name in self._lazy
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._loaded
+        yield from self._lazy
+
+    def __len__(self) -> int:
+        return len(self._loaded) + len(self._lazy)
 
 
 class DisburseGroup(FlaskGroup):
-    """FlaskGroup that turns errors into one-line messages and exit codes."""
+    """FlaskGroup that turns errors into one-line messages and exit codes.
+
+    Listing and finding commands never loads the app (it registers no commands of its own):
+    a command loads it when it runs, through its app context.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._load_plugin_commands()
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their one-line help, without importing unloaded ones."""
+        commands = self.commands
+        loaded = commands.is_loaded if isinstance(commands, LazyCommands) else (
+            lambda name: True)
+        shown: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = commands[name] if loaded(name) else click.Command(
+                name, help=_COMMANDS[name][2])
+            if not command.hidden:
+                shown.append((name, command))
+        if shown:
+            limit = formatter.width - 6 - max(len(name) for name, _ in shown)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit))
+                                    for name, command in shown])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -41,6 +173,8 @@ class DisburseGroup(FlaskGroup):
             sys.stderr.close()
             ctx.exit(0)
         except Exception as error:
+            from disburse.core.db import contention_conflict
+
             conflict = contention_conflict(error)
             if conflict is not None:  # a concurrent writer won; nothing of ours was saved
                 click.echo(f"Error: {conflict.one_line()}", err=True)
@@ -65,6 +199,8 @@ def _log_unexpected() -> str:
 
 
 def _make_app() -> Flask:
+    from disburse.entry.app import create_app
+
     return create_app()
 
 
@@ -78,31 +214,7 @@ cli = DisburseGroup(
 )
 
 
-def _register() -> None:
-    from disburse.entry.banksim.cli import banksim
-    from disburse.entry.cli.bank import banks_group, batch_send, outbox_group
-    from disburse.entry.cli.batches import batch_group
-    from disburse.entry.cli.beneficiaries import beneficiaries_group
-    from disburse.entry.cli.files import batch_files_command, export_public_command, files_group
-    from disburse.entry.cli.foundation import audit_group, db_group, keys_group, users_group
-    from disburse.entry.cli.reports import report_group
-    from disburse.entry.cli.returns import batch_close_command, returns_group
-    from disburse.entry.cli.scheduler import scheduler
-    from disburse.entry.cli.synth import synth
-    from disburse.entry.cli.verification import verify_command, verify_group
-    from disburse.entry.popdb.cli import popdb
-
-    keys_group.add_command(export_public_command)
-    batch_group.add_command(batch_files_command)
-    batch_group.add_command(batch_send)
-    batch_group.add_command(batch_close_command)
-    groups: list[click.Command] = [
-        db_group, users_group, keys_group, audit_group, beneficiaries_group, popdb, synth,
-        verify_command, verify_group, batch_group, files_group, banks_group, outbox_group,
-        returns_group, report_group, scheduler, banksim,
-    ]
-    for group in groups:
-        cli.add_command(group)
+cli.commands = LazyCommands(cli.commands, _COMMANDS)
 
 
 def main() -> None:
@@ -111,7 +223,5 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     cli.main(prog_name="disburse")
 
-
-_register()
 
 __all__ = ["cli", "main"]

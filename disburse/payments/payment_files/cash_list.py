@@ -19,17 +19,17 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, cast
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Alignment, Border, Font, Side
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from typing import TYPE_CHECKING, Any, cast
 
 from disburse.core.private_files import open_private
 from disburse.payments.payment_files.model import FileHeader, PaymentLine, WriteResult
+
+if TYPE_CHECKING:  # openpyxl loads when a list is written, not when the CLI starts
+    from openpyxl.cell.cell import Cell
+    from openpyxl.styles import Border, Font
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 #: "Mã giao dịch" is the EndToEndId: the post office writes it back on its paid/unpaid report.
 COLUMN_TITLES = ("STT", "Họ và tên", "CCCD", "Số tiền", "Số điện thoại", "Mã giao dịch",
@@ -38,9 +38,6 @@ TOTAL_LABEL = "Tổng cộng"
 _WIDTHS = {"A": 6, "B": 32, "C": 16, "D": 16, "E": 16, "F": 24, "G": 28}
 _MONEY_FORMAT = "#,##0"
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
-_THIN = Side(style="thin")
-_BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_BOLD = Font(bold=True)
 _CORE_TIMES = re.compile(rb"(<dcterms:(created|modified)\b[^>]*>)[^<]*(</dcterms:\2>)")
 
 
@@ -61,6 +58,8 @@ def write_cash_list(
     by_commune: dict[str, list[PaymentLine]] = defaultdict(list)
     for line in lines:
         by_commune[line.commune_code].append(line)
+    from openpyxl import Workbook
+
     workbook = Workbook(write_only=True)
     stamp = header.created_at.astimezone(UTC).replace(microsecond=0, tzinfo=None)
     workbook.properties.created = stamp
@@ -127,26 +126,41 @@ def _fill_sheet(sheet: WriteOnlyWorksheet, header: FileHeader, commune: str,
     ])
 
 
+@cache
+def _box_and_bold() -> tuple[Border, Font]:
+    from openpyxl.styles import Border, Font, Side
+
+    thin = Side(style="thin")
+    return Border(left=thin, right=thin, top=thin, bottom=thin), Font(bold=True)
+
+
 def _text(sheet: WriteOnlyWorksheet, value: str, *, bold: bool = False,
           boxed: bool = False) -> Cell:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment
+
+    box, bold_font = _box_and_bold()
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"  # openpyxl would treat a leading "=" as a formula
     if bold:
-        cell.font = _BOLD
+        cell.font = bold_font
     if boxed:
-        cell.border = _BOX
+        cell.border = box
         cell.alignment = Alignment(vertical="center", wrap_text=True)
     return cell
 
 
 def _number(sheet: WriteOnlyWorksheet, value: int, *, money: bool = False,
             bold: bool = False) -> Cell:
+    from openpyxl.cell import WriteOnlyCell
+
+    box, bold_font = _box_and_bold()
     cell = WriteOnlyCell(sheet, value=value)
-    cell.border = _BOX
+    cell.border = box
     if money:
         cell.number_format = _MONEY_FORMAT
     if bold:
-        cell.font = _BOLD
+        cell.font = bold_font
     return cell
 
 

@@ -1,19 +1,8 @@
-"""The submission outbox: recorded before any byte leaves, sent at most once per MsgId.
+"""Delivering the outbox: claim, submit or ask the bank's status, record; at most once per MsgId.
 
-``enqueue_batch`` writes one ``pending`` submission per payment file of a ``files_ready``
-batch and moves the batch to ``submitted``, in the caller's transaction. ``deliver_pending``
-then works each submission through short transactions of its own:
-
-1. claim it (``pending``/``unknown``/stale ``sending`` -> ``sending``) and commit;
-2. if an earlier attempt may have reached the bank (it was ``unknown`` or a crashed
-   ``sending``), ask ``status(msg_id)`` first and resend, with the same MsgId, only when the
-   bank answers ``unknown_msg_id``; otherwise submit;
-3. record ``accepted`` / ``rejected`` / ``unknown`` / back to ``pending`` and commit.
-
-Claims are compare-and-set updates (plus ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two
-workers never send the same submission. A per-route circuit breaker stops hammering a bank
-that fails; rounds within one run wait with jittered exponential back-off. Every state change
-is written to the audit trail.
+Each submission goes through short transactions of its own; claims are compare-and-set
+updates (plus ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), a per-route circuit breaker stops
+hammering a failing bank, and rounds wait with jittered exponential back-off.
 """
 
 from __future__ import annotations
@@ -39,6 +28,8 @@ from bank_adapters.models import (
     SubmissionState,
     next_submission_state,
 )
+from bank_adapters.outbox.changes import audit_change
+from bank_adapters.outbox.enqueue import outgoing_file
 from bank_adapters.protocol import (
     BankAdapter,
     BankUnavailable,
@@ -47,16 +38,10 @@ from bank_adapters.protocol import (
     SubmissionStatus,
     SubmissionTimeout,
 )
-from disburse.core import audit
 from disburse.core.breaker import CircuitBreaker, backoff_delay
 from disburse.core.clock import utcnow
-from disburse.core.errors import Conflict
-from disburse.core.signing import manifest_path, signature_path
 from disburse.core.uow import unit_of_work
-from disburse.payments.lifecycle import BatchAction
 from disburse.payments.models import PaymentFile
-from disburse.payments.state import apply_action, load_for_update
-from disburse.payments.storage import payment_file_path
 
 log = logging.getLogger(__name__)
 
@@ -66,68 +51,6 @@ PAUSE_DIR_ENV: Final = "DISBURSE_OUTBOX_PAUSE_DIR"
 
 
 S, E = SubmissionState, SubmissionEvent
-
-
-# --- enqueue --------------------------------------------------------------------------------
-
-
-def outgoing_file(payment_file: PaymentFile, files_root: Path) -> OutgoingFile:
-    """Return the paths of a payment file, its ``.sig`` and manifest (``payment_file_path``)."""
-    path = payment_file_path(payment_file, files_root)
-    return OutgoingFile(path=path, signature_path=signature_path(path),
-                        manifest_path=manifest_path(path), msg_id=payment_file.msg_id,
-                        route=payment_file.route)
-
-
-def enqueue_batch(session: Session, batch_id: int, *, actor: str) -> list[Submission]:
-    """Record a pending submission for every payment file of a batch; the batch is submitted.
-
-    Runs in the caller's transaction (the entry point commits): the rows exist before
-    anything is sent, and the batch moves ``files_ready`` -> ``submitted`` with them.
-
-    Raises:
-        NotFound: no such batch.
-        InvalidTransition: the batch is not ``files_ready``.
-        Conflict: the batch has no payment files.
-    """
-    batch = load_for_update(session, batch_id)
-    files = session.execute(select(PaymentFile).where(PaymentFile.batch_id == batch_id)
-                            .order_by(PaymentFile.route, PaymentFile.part_no)).scalars().all()
-    if not files:
-        raise Conflict(f"batch {batch_id} has no payment files to send")
-    apply_action(session, batch, BatchAction.SEND, actor=actor,
-                 detail={"payment_files": len(files)})
-    now = utcnow()
-    rows = [Submission(payment_file_id=f.id, batch_id=batch_id, route=f.route, msg_id=f.msg_id,
-                       state=S.PENDING.value, attempts=0, created_at=now, updated_at=now)
-            for f in files]
-    session.add_all(rows)
-    session.flush()
-    for row in rows:
-        _audit(session, actor, row, None, S.PENDING, {"payment_file_id": row.payment_file_id})
-    return rows
-
-
-def list_submissions(session: Session, *, batch_id: int | None = None,
-                     state: str | None = None) -> list[Submission]:
-    """Return submissions (optionally of one batch, or in one state), oldest first."""
-    query = select(Submission).order_by(Submission.id)
-    if batch_id is not None:
-        query = query.where(Submission.batch_id == batch_id)
-    if state is not None:
-        query = query.where(Submission.state == state)
-    return list(session.execute(query).scalars())
-
-
-def _audit(session: Session, actor: str, row: Submission, before: SubmissionState | None,
-           after: SubmissionState, detail: dict[str, Any] | None = None) -> None:
-    audit.record(session, actor=actor, action=f"submission.{after.value}",
-                 object_type="submission", object_id=row.msg_id,
-                 detail={"from": before.value if before else None, "to": after.value,
-                         "route": row.route, "attempts": row.attempts, **(detail or {})})
-
-
-# --- delivery -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -325,7 +248,7 @@ class Deliverer:
             row.lease_until = now + timedelta(seconds=self.policy.lease_seconds)
             row.updated_at = now
             session.flush()
-            _audit(session, self.actor, row, before, after, {"worker": self.worker})
+            audit_change(session, self.actor, row, before, after, {"worker": self.worker})
             payment_file = session.get_one(PaymentFile, row.payment_file_id)
             return _Claim(row.id, row.msg_id, row.route, before,
                           outgoing_file(payment_file, self.files_root))
@@ -373,9 +296,9 @@ class Deliverer:
                             "the new owner resolves it by status", claim.msg_id)
                 return S.SENDING
             row = session.get_one(Submission, claim.id, populate_existing=True)
-            _audit(session, self.actor, row, S.SENDING, after,
-                   {"event": outcome.event.value, "error": outcome.error,
-                    "receipt": outcome.receipt})
+            audit_change(session, self.actor, row, S.SENDING, after,
+                         {"event": outcome.event.value, "error": outcome.error,
+                          "receipt": outcome.receipt})
         return after
 
 
@@ -446,17 +369,3 @@ def deliver_pending(
     """
     return Deliverer(session_factory, adapters, files_root=files_root, policy=policy,
                      breakers=breakers, now=now, sleep=sleep, actor=actor).run()
-
-
-__all__ = [
-    "Deliverer",
-    "DeliveryPolicy",
-    "DeliveryReport",
-    "RouteBreakers",
-    "claim_is_stale",
-    "deliver_pending",
-    "enqueue_batch",
-    "list_submissions",
-    "outgoing_file",
-    "worker_id",
-]

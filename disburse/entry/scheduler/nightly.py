@@ -1,213 +1,22 @@
-"""The nightly run: ``disburse scheduler run``.
-
-Steps, in order, each in transactions of its own so that one failing step never undoes or
-blocks another:
-
-1. ``reverify``: re-check stale verifications against the population registry
-   (``VerifyScope(stale_only=True)``). A run that checked nobody leaves no trace; a run that
-   could not reach the registry for anyone is rolled back (tried again next night) and fails.
-2. ``batches``: ``approved`` batches get their signed payment files (one transaction per
-   batch), then every ``files_ready`` batch is put into the outbox (batch -> ``submitted``).
-3. ``deliver``: the outbox sends pending submissions and resolves unknown ones
-   (``deliver_pending``, through the adapter chosen per route).
-4. ``fetch_returns``: every registered bank with an adapter is asked for its return files;
-   each one takes the one intake path (``reconciliation.intake``) and is acknowledged
-   only after its transaction committed.
-5. ``audit_checkpoint``: a signed checkpoint of the audit chain's head is written to
-   ``<data_dir>/audit/checkpoints/`` (``disburse audit verify --checkpoint FILE`` checks it).
-
-Then a summary is printed (JSON with ``--json``). The exit status is 1 when any step failed.
-
-Running twice in a row changes nothing the second time: each step only picks up work that is
-still open (stale verifications, batches in ``approved``/``files_ready``, open submissions,
-unacknowledged return files).
-
-Two runs never overlap. The lock is an exclusive, non-blocking ``fcntl.flock`` on
-``<data_dir>/scheduler.lock``, held for the whole run: the kernel releases it when the process
-dies, so a crashed run never leaves a stale lock, and no table is needed. On PostgreSQL the run
-also takes a session-level advisory lock (``pg_try_advisory_lock``) on a connection held open
-for the run, so that schedulers on different hosts sharing one database exclude each other
-too. A second run that finds the lock taken exits with status 75 (``EX_TEMPFAIL``) at once.
-"""
+"""The nightly steps over one service instance, and one locked run of them (``run_nightly``)."""
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select
 
-from disburse.core.clock import utcnow
-from disburse.core.errors import Conflict, InvalidTransition
+from disburse.core.errors import InvalidTransition
 from disburse.core.uow import unit_of_work
 from disburse.entry.context import Services
+from disburse.entry.scheduler.lock import scheduler_lock
+from disburse.entry.scheduler.steps import RunReport, Step, StepOutcome, run_steps
 from disburse.payments.lifecycle import BatchState
 from disburse.payments.models import Batch
 
 log = logging.getLogger(__name__)
-
-LOCK_FILE_NAME: Final = "scheduler.lock"
-#: Key of the PostgreSQL advisory lock ("disb" in ASCII): one nightly run per database.
-ADVISORY_LOCK_KEY: Final = 0x64697362
-#: Exit status of a run refused because another one holds the lock (sysexits EX_TEMPFAIL).
-EXIT_BUSY: Final = 75
-
-
-class SchedulerBusy(Conflict):
-    """Another scheduler run holds the lock."""
-
-    code = "scheduler_busy"
-    title = "Scheduler busy"
-
-
-# --- the lock ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def scheduler_lock(data_dir: Path, engine: Engine | None = None) -> Iterator[Path]:
-    """Hold the scheduler lock for the duration of the block.
-
-    Args:
-        data_dir: the service's data directory; the lock file lives there.
-        engine: on PostgreSQL, an advisory lock is taken too (other hosts, same database).
-
-    Yields:
-        The lock file's path (it holds the holder's pid, for operators).
-
-    Raises:
-        SchedulerBusy: another run holds the lock; nothing was done.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / LOCK_FILE_NAME
-    handle = path.open("a+", encoding="utf-8")
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SchedulerBusy(f"another scheduler run holds {path}") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        with _advisory_lock(engine):
-            yield path
-    finally:
-        handle.close()  # closing the descriptor releases the flock
-
-
-@contextmanager
-def _advisory_lock(engine: Engine | None) -> Iterator[None]:
-    if engine is None or engine.dialect.name != "postgresql":
-        yield
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
-                                   {"key": ADVISORY_LOCK_KEY}).scalar_one()
-        if not taken:
-            raise SchedulerBusy("another scheduler run holds the database's advisory lock")
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"),
-                               {"key": ADVISORY_LOCK_KEY})
-
-
-# --- the step runner --------------------------------------------------------------------------
-
-
-@dataclass
-class StepOutcome:
-    """What a step did.
-
-    Attributes:
-        counts: named counts for the log and the summary.
-        changed: how many things the step changed (0 on a run with nothing to do).
-        problems: partial failures; the step still did what it could, but it failed.
-    """
-
-    counts: dict[str, int] = field(default_factory=dict)
-    changed: int = 0
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass
-class StepResult:
-    """One step's result in the run summary."""
-
-    name: str
-    ok: bool
-    counts: dict[str, int]
-    changed: int
-    problems: list[str]
-    seconds: float
-
-
-@dataclass
-class RunReport:
-    """The summary of one scheduler run."""
-
-    started_at: datetime
-    finished_at: datetime | None = None
-    steps: list[StepResult] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when every step succeeded."""
-        return all(step.ok for step in self.steps)
-
-    @property
-    def changed(self) -> int:
-        """How many things the whole run changed."""
-        return sum(step.changed for step in self.steps)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready form."""
-        return {"ok": self.ok, "changed": self.changed,
-                "started_at": self.started_at.isoformat(),
-                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-                "steps": [asdict(step) for step in self.steps]}
-
-
-Step = tuple[str, Callable[[], StepOutcome]]
-
-
-def run_steps(steps: Sequence[Step]) -> RunReport:
-    """Run every step in order; a step that raises is recorded and the next one still runs.
-
-    Args:
-        steps: (name, function) pairs; each function owns its transactions.
-
-    Returns:
-        The run's report, one result per step.
-    """
-    report = RunReport(started_at=utcnow())
-    for name, function in steps:
-        began = time.monotonic()
-        try:
-            outcome = function()
-        except Exception as error:  # isolation: one broken step must not stop the night
-            log.exception("scheduler step %s failed", name)
-            outcome = StepOutcome(problems=[f"{type(error).__name__}: {error}"])
-        result = StepResult(name, not outcome.problems, outcome.counts, outcome.changed,
-                            outcome.problems, round(time.monotonic() - began, 3))
-        log.info("scheduler step %s %s: %s", name, "ok" if result.ok else "FAILED",
-                 json.dumps(result.counts, sort_keys=True))
-        report.steps.append(result)
-    report.finished_at = utcnow()
-    return report
-
-
-# --- the nightly steps ------------------------------------------------------------------------
-
 
 RegistryFactory = Callable[[], Any]
 
@@ -391,18 +200,3 @@ def run_nightly(svc: Services, *, actor: str = "system:nightly",
     """
     with scheduler_lock(svc.settings.data_dir, svc.engine):
         return NightlyRun(svc, actor=actor, registry_factory=registry_factory).run()
-
-
-__all__ = [
-    "ADVISORY_LOCK_KEY",
-    "EXIT_BUSY",
-    "LOCK_FILE_NAME",
-    "NightlyRun",
-    "RunReport",
-    "SchedulerBusy",
-    "StepOutcome",
-    "StepResult",
-    "run_nightly",
-    "run_steps",
-    "scheduler_lock",
-]

@@ -1,0 +1,73 @@
+"""Auditor reports: what they hold (files, exceptions, a batch) and how they are written.
+
+The same data goes out as a text table, JSON, CSV (UTF-8 with BOM), XLSX (sheets Tổng hợp,
+Theo xã, Ngoại lệ, Tệp chi trả) or a PNG chart:
+
+- :mod:`.columns`: the columns, their Vietnamese and English headers, and safe cells;
+- :mod:`.queries`: what a report holds (payment files, exceptions, a batch);
+- :mod:`.tables`: text tables and CSV;
+- :mod:`.xlsx`: workbooks (openpyxl loads only when one is written);
+- :mod:`.chart`: the PNG chart (matplotlib loads only when one is drawn).
+
+The names are re-exported here, so callers keep using ``reconciliation.reports.<name>``.
+"""
+
+from reconciliation.reports.chart import cashless_png
+from reconciliation.reports.columns import (
+    BATCH_COLUMNS,
+    EXCEPTION_COLUMNS,
+    FIGURE_COLUMNS,
+    FILE_COLUMNS,
+    GROUP_COLUMNS,
+    MONEY_FORMAT,
+    RATE_FORMAT,
+    Column,
+    cashless_columns,
+    cashless_rows,
+    cell,
+    label,
+)
+from reconciliation.reports.queries import (
+    MAX_EXCEPTIONS,
+    batch_report,
+    open_exceptions,
+    payment_files,
+)
+from reconciliation.reports.tables import (
+    CASHLESS_TABLE_KEYS,
+    CASHLESS_TEXT_WRITERS,
+    batch_table,
+    cashless_table,
+    text_table,
+    to_csv,
+)
+from reconciliation.reports.xlsx import batch_xlsx, cashless_xlsx, exceptions_xlsx
+
+__all__ = [
+    "BATCH_COLUMNS",
+    "CASHLESS_TABLE_KEYS",
+    "CASHLESS_TEXT_WRITERS",
+    "EXCEPTION_COLUMNS",
+    "FIGURE_COLUMNS",
+    "FILE_COLUMNS",
+    "GROUP_COLUMNS",
+    "MAX_EXCEPTIONS",
+    "MONEY_FORMAT",
+    "RATE_FORMAT",
+    "Column",
+    "batch_report",
+    "batch_table",
+    "batch_xlsx",
+    "cashless_columns",
+    "cashless_png",
+    "cashless_rows",
+    "cashless_table",
+    "cashless_xlsx",
+    "cell",
+    "exceptions_xlsx",
+    "label",
+    "open_exceptions",
+    "payment_files",
+    "text_table",
+    "to_csv",
+]
