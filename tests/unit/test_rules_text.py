@@ -1,5 +1,6 @@
 """Names, the bank form, holder-name comparison and export-cell neutralisation."""
 
+import string
 import unicodedata
 
 import pytest
@@ -14,6 +15,7 @@ from beneficiaries.rules import (
     normalize_name,
     validate_name,
 )
+from beneficiaries.rules.text import BANK_FORM_PUNCTUATION
 
 
 def nfd(text: str) -> str:
@@ -49,9 +51,25 @@ def test_normalize_name(raw, expected):
         ("  Phạm   Hữu\u00a0Quý ", "PHAM HUU QUY"),
         ("H'Hen Niê", "H'HEN NIE"),
         ("Ｎｇｕｙｅｎ", "NGUYEN"),  # full-width letters
+        ("ＮＧＵＹＥＮ Ａｎ", "NGUYEN AN"),  # issue 12: one copy of the rule kept these
+        ("Lê Thị Ø", "LE THI O"),  # issue 12: no decomposition, transliterated
+        ("Søren Æbeltoft", "SOREN AEBELTOFT"),
+        ("Œlle Łukasz", "OELLE LUKASZ"),
+        ("H\u2019Hen Niê", "H'HEN NIE"),  # a curly apostrophe is written as ASCII
+        ("Nguyễn_Văn&An@x", "NGUYEN VAN AN X"),  # punctuation a bank refuses: a space
+        ("Trần (Văn) A.-B, C/D+E?F:G", "TRAN (VAN) A.-B, C/D+E?F:G"),  # what a bank accepts
+        ("李 Văn", "VAN"),  # no ASCII form: dropped
+        ("ﬁ ß", "FI SS"),
         ("tran\x00van\x1bb", "TRANVANB"),
         ("nguyen van a", "NGUYEN VAN A"),
         ("", ""),
+        # the cases of the payment files' former copy of this rule
+        ("Trần Thị Đào", "TRAN THI DAO"),
+        ("Nguyễn Văn Đức", "NGUYEN VAN DUC"),
+        ("Lê  Thị   Ánh  Tuyết", "LE THI ANH TUYET"),
+        ("đặng hữu phước", "DANG HUU PHUOC"),
+        ("Hoàng Thị Thuỳ Dương", "HOANG THI THUY DUONG"),
+        ("Nguye\u0302\u0303n Văn A", "NGUYEN VAN A"),  # decomposed input
     ],
 )
 def test_bank_form(raw, expected):
@@ -65,6 +83,7 @@ def test_bank_form_is_always_ascii_upper_case(text):
     assert result == result.upper()
     assert result == result.strip()
     assert "  " not in result
+    assert set(result) <= set(string.ascii_uppercase + string.digits + " " + BANK_FORM_PUNCTUATION)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from disburse.payments.payment_files.model import (
     PaymentFileTotalsError,
     PaymentLine,
     WriteResult,
-    to_bank_form,
 )
 from disburse.payments.payment_files.pain001 import write_pain001
 from disburse.payments.payment_files.parse import (
@@ -46,7 +45,6 @@ __all__ = [
     "scan_pain001",
     "split_lines",
     "split_parts",
-    "to_bank_form",
     "validate_pain001",
     "write_bank_csv",
     "write_cash_list",
