@@ -29,6 +29,7 @@ from beneficiaries.verification.models import Outcome, Verification
 from beneficiaries.verification.service import Payability, VerifyScope, payability, verify
 from disburse.core.errors import ValidationFailed
 from disburse.core.keyring import Keyring
+from disburse.core.reasons import ConsequenceClass, codes_of
 from disburse.payments.models import ArrearsCarry, Instruction, InstructionState
 from disburse.payments.routing import RoutingConfig
 from disburse.payments.state import stream_rows
@@ -38,8 +39,10 @@ EXCLUSION_ID_CAP: Final = 100
 #: Payability reasons that call for a fresh registry check before the batch is built.
 REVERIFY_REASONS: Final = frozenset({"verification_stale", "unverified",
                                      "record_changed_since_check"})
-#: ISO 20022 status reasons that mean the account cannot receive money as it stands.
-ACCOUNT_PROBLEMS: Final = frozenset({"AC01", "AC03", "AC04", "AC06"})
+#: ISO 20022 status reasons that mean the account cannot receive money as it stands: every
+#: code of the ``account_problem`` class in the one reason-code table (``disburse.core.reasons``),
+#: so each of them re-routes to cash and carries arrears alike.
+ACCOUNT_PROBLEMS: Final = codes_of(ConsequenceClass.ACCOUNT_PROBLEM)
 FAILED_STATES: Final = frozenset({InstructionState.REJECTED.value,
                                   InstructionState.RETURNED.value})
 #: ``_around`` uses a BETWEEN when the ids span less than this many times their number.

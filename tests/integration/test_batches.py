@@ -303,6 +303,20 @@ def test_arrears_are_carried_once_and_account_problems_go_to_cash(world: World) 
     assert (still_broken.channel, still_broken.rerouted_from) == ("cash", "bank")
 
 
+@pytest.mark.parametrize("code", ["AC07", "AG01", "BE23"])
+def test_every_account_problem_code_goes_to_cash_with_its_arrears(world: World,
+                                                                  code: str) -> None:
+    # account problems beyond the first four (AC01, AC03, AC04, AC06) the builder once knew
+    october = world.build("2026-10")
+    fail(world, october.batch_id, {1: ("rejected", code)})
+    november = world.build("2026-11")
+    rerouted = world.of(november.batch_id, 1)
+    assert (rerouted.channel, rerouted.rerouted_from, rerouted.route) == ("cash", "bank",
+                                                                          "post-01")
+    assert (rerouted.arrears_amount, rerouted.amount) == (AMOUNT, 2 * AMOUNT)
+    assert (november.arrears_total, november.rerouted) == (AMOUNT, 1)
+
+
 def test_a_contested_failure_carries_no_arrears_and_reroutes_nobody(world: World) -> None:
     october = world.build("2026-10")
     fail(world, october.batch_id, {1: ("rejected", "AC04"), 2: ("returned", "AM04")})
