@@ -30,6 +30,7 @@ from disburse.core.errors import Conflict, Forbidden, InvalidTransition, Validat
 from disburse.core.keyring import Keyring
 from disburse.core.users import Role, User
 from disburse.payments import service
+from disburse.payments.build import end_to_end_id
 from disburse.payments.lifecycle import BatchAction
 from disburse.payments.models import Approval, ArrearsCarry, Batch, Instruction
 from disburse.payments.routing import RoutingConfig, load_routing
@@ -269,6 +270,15 @@ def test_province_scope(world: World) -> None:
         world.build("2026-11", province="79")  # nobody in Hồ Chí Minh City
     summary = world.build("2026-11", province="01")
     assert summary.count == 4 and summary.province_code == "01"
+
+
+def test_each_instruction_carries_the_end_to_end_id_of_the_one_rule(world: World) -> None:
+    summary = world.build("2026-11")
+    instructions = world.instructions(summary.batch_id)
+    assert instructions
+    for instruction in instructions:
+        assert instruction.end_to_end_id == end_to_end_id(
+            "pension", "2026-11", instruction.beneficiary_id)
 
 
 # --- arrears and re-routing ----------------------------------------------------------------
