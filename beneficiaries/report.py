@@ -10,7 +10,8 @@ from openpyxl import Workbook
 
 from beneficiaries.columns import LIST_COLUMNS
 from beneficiaries.importers import Cell, RawRow
-from beneficiaries.rules import RuleError, neutralize_cell
+from beneficiaries.rules import RuleError
+from disburse.core.cells import neutralize_cell
 from disburse.core.sealed_files import SealedWriter
 
 #: Rejected rows kept for the XLSX export; beyond this the JSON report still lists them all.

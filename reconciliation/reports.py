@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from beneficiaries.localities import province_names
 from beneficiaries.programmes import PROGRAMMES
-from beneficiaries.rules import neutralize_cell
+from disburse.core.cells import neutralize_cell
 from disburse.payments.models import Instruction, PaymentFile
 from disburse.payments.service import batch_summary
 from reconciliation.metrics import CashlessReport, MetricsFilter, cashless_report

@@ -1,4 +1,4 @@
-"""Names and text cells: normal forms, the bank form, holder-name comparison, export safety."""
+"""Names: normal forms, the bank form, holder-name comparison."""
 
 from __future__ import annotations
 
@@ -34,10 +34,6 @@ _NAME_BAD_CHARS: Final = re.compile(r"[^\w '’.\-]|[\d_]")
 #: Banks drop apostrophes from holder names and treat other punctuation as a break.
 _APOSTROPHES: Final = re.compile(r"['`]")
 _NOT_ALNUM: Final = re.compile(r"[^A-Z0-9]+")
-#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
-_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
-#: Control characters that XML 1.0, hence an XLSX worksheet, cannot hold (tab, LF, CR can).
-_XML_ILLEGAL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def normalize_name(s: str) -> str:
@@ -155,22 +151,3 @@ def compare_holder_name(full_name: str, holder: str) -> list[RuleError]:
         f"The account holder's name does not match the full name ({percent}% similar).",
         f"Tên chủ tài khoản không khớp với họ tên (giống {percent}%).",
     )]
-
-
-def neutralize_cell(value: str) -> str:
-    """Make a text cell safe to open in a spreadsheet (CSV/formula injection).
-
-    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with
-    an apostrophe so that Excel and LibreOffice show it as text instead of running it. Apply it
-    to text cells only: numbers should be written as numbers, not as "-1" text.
-
-    Args:
-        value: The text about to be written to an export.
-
-    Returns:
-        ``value``, or ``"'" + value`` when it could be read as a formula; a control character
-        a worksheet cannot hold is written visibly as ``\\xNN``.
-    """
-    if not value.isprintable():
-        value = _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value

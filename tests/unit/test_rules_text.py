@@ -1,4 +1,4 @@
-"""Names, the bank form, holder-name comparison and export-cell neutralisation."""
+"""Names, the bank form and holder-name comparison."""
 
 import string
 import unicodedata
@@ -11,7 +11,6 @@ from beneficiaries.rules import (
     Severity,
     bank_form,
     compare_holder_name,
-    neutralize_cell,
     normalize_name,
     validate_name,
 )
@@ -152,26 +151,3 @@ def test_compare_holder_name_mismatch_is_an_error_with_similarity(full_name, hol
     assert finding.severity is Severity.ERROR
     assert "%" in finding.message_en
     assert "%" in finding.message_vi
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
-        ("+1", "'+1"),
-        ("-1", "'-1"),
-        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
-        ("\t=1+1", "'\t=1+1"),
-        ("\r=1+1", "'\r=1+1"),
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-        ("Nguyễn Văn An", "Nguyễn Văn An"),
-        ("079185012345", "079185012345"),
-        ("a=b", "a=b"),
-        ("", ""),
-        ("Nguy\x07n\x00", "Nguy\\x07n\\x00"),  # a worksheet cannot hold these: shown escaped
-        ("=\x1b[31m", "'=\\x1b[31m"),
-        ("line\nnext\tcol", "line\nnext\tcol"),
-    ],
-)
-def test_neutralize_cell(value, expected):
-    assert neutralize_cell(value) == expected
