@@ -278,20 +278,6 @@ def _extract_into(node: etree._Element, spec: CompiledSpec, out: dict[str, str])
                     out[f"{path}@{local_name(key)}"] = value
 
 
-def element_path(element: etree._Element) -> str:
-    """A readable location for error messages: local names from the root, 1-based index.
-
-    Args:
-        element: The element to locate.
-
-    Returns:
-        e.g. ``/Document/CstmrPmtStsRpt/OrgnlPmtInfAndSts/TxInfAndSts``.
-    """
-    names = [local_name(element.tag)]
-    names.extend(local_name(ancestor.tag) for ancestor in element.iterancestors())
-    return "/" + "/".join(reversed(names))
-
-
 def xml_error(filename: str, exc: Exception) -> ParseError:
     """Turn a refusal or a syntax error from the XML layer into a ParseError.
 
