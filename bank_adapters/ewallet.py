@@ -26,7 +26,6 @@ from typing import Any, Final
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from bank_adapters.file_exchange import write_atomically
 from bank_adapters.http_api import HttpApiAdapter
 from bank_adapters.protocol import (
     OutgoingFile,
@@ -36,7 +35,7 @@ from bank_adapters.protocol import (
     SubmissionStatus,
 )
 from disburse.core import signing
-from disburse.core.private_files import make_private, private_dir
+from disburse.core.private_files import file_sha256, make_private, private_dir, write_atomically
 from disburse.payments.payment_files import manifest as file_manifest
 
 #: Writes ``<part>.sig`` and ``<part>.manifest.json`` for a one-transaction part.
@@ -94,7 +93,7 @@ def key_signer(private_key: signing.PrivateKey) -> PartSigner:
     key_id, alg = signing.key_id_for(private_key.public_key()), signing.alg_for(private_key)
 
     def sign(path: Path, msg_id: str, amount: int, original: dict[str, Any]) -> None:
-        sha, size = signing.file_sha256(path)
+        sha, size = file_sha256(path)
         signing.sign_file(path, private_key, key_id=key_id, alg=alg)
         file_manifest.write_manifest(path, sha256=sha, size=size, msg_id=msg_id, nb_of_txs=1,
                                      ctrl_sum=amount, batch_id=str(original["batch_id"]),

@@ -9,8 +9,9 @@ Layout under ``<data_dir>/exchange/<bin>/``::
 
 Conventions both sides keep:
 
-* Every file is written atomically: a temporary name starting with ``.`` in the same folder,
-  fsync of the file, rename, fsync of the folder. A reader ignores names starting with ``.``.
+* Every file is written atomically (``disburse.core.private_files.write_atomically``): a
+  temporary name starting with ``.`` in the same folder, fsync of the file, rename, fsync of
+  the folder. A reader ignores names starting with ``.``.
 * The signature and manifest are renamed into place before the payment file, so a job that
   sees ``<name>`` also finds its ``.sig`` and manifest complete.
 * The bank's job refuses a file by writing ``outbox/<msg_id>.rejected`` (its first line is
@@ -21,10 +22,8 @@ Conventions both sides keep:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,48 +37,10 @@ from bank_adapters.protocol import (
     SubmissionRefused,
     SubmissionStatus,
 )
+from disburse.core.private_files import file_sha256, replace_durably, write_atomically
 
 FOLDERS: Final = ("outbox", "inbox", "archive", "sent")
 _SKIP_SUFFIXES: Final = (".sig", ".done", ".rejected", ".manifest.json")
-_CHUNK: Final = 1 << 20
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_atomically(target: Path, data: bytes | Path) -> Path:
-    """Write ``data`` (bytes, or the content of a file) to ``target`` atomically.
-
-    A reader sees either no ``target`` or the complete file: the bytes go to a hidden
-    temporary name in the same folder, are fsynced, renamed over ``target``, and the folder
-    is fsynced so the rename survives a power cut.
-    """
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with temporary.open("wb") as out:
-        if isinstance(data, Path):
-            with data.open("rb") as source:
-                shutil.copyfileobj(source, out, _CHUNK)
-        else:
-            out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, target)
-    _fsync_dir(target.parent)
-    return target
-
-
-def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of the file at ``path``, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def exchange_root(data_dir: Path, bank_bin: str) -> Path:
@@ -119,7 +80,7 @@ class FileExchangeAdapter:
             SubmissionRefused: DUPL, this MsgId was delivered before with other bytes.
             BankUnavailable: the folder could not be written (nothing counts as delivered).
         """
-        sha = sha256_of(payment_file.path)
+        sha = file_sha256(payment_file.path)[0]
         earlier = self._earlier_receipt(payment_file.msg_id, sha)
         if earlier is not None:
             return earlier
@@ -143,7 +104,7 @@ class FileExchangeAdapter:
     def _deliver(self, payment_file: OutgoingFile, sha: str) -> SubmissionReceipt:
         outbox = self.folder("outbox")
         target = outbox / payment_file.path.name
-        if target.is_file() and sha256_of(target) != sha:
+        if target.is_file() and file_sha256(target)[0] != sha:
             raise SubmissionRefused(f"{target.name} is in the outbox with other bytes",
                                     code="DUPL")
         write_atomically(outbox / payment_file.signature_path.name, payment_file.signature_path)
@@ -184,13 +145,11 @@ class FileExchangeAdapter:
         for file_name in (name + ".sig", name):
             source = inbox / file_name
             if source.is_file():
-                os.replace(source, archive / file_name)
-        _fsync_dir(archive)
-        _fsync_dir(inbox)
+                replace_durably(source, archive / file_name)
 
     def health(self) -> bool:
         """Return True when every exchange folder exists and is writable."""
         return all(os.access(self.folder(name), os.W_OK) for name in FOLDERS)
 
 
-__all__ = ["FOLDERS", "FileExchangeAdapter", "exchange_root", "sha256_of", "write_atomically"]
+__all__ = ["FOLDERS", "FileExchangeAdapter", "exchange_root"]

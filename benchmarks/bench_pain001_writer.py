@@ -31,12 +31,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from beneficiaries.rules.text import bank_form
 from disburse.core import signing
 from disburse.payments.payment_files import (
     BankProfile,
     FileHeader,
     PaymentLine,
-    to_bank_form,
     write_pain001,
 )
 from disburse.payments.payment_files import manifest as file_manifest
@@ -85,7 +85,7 @@ def phase_baseline(count: int, out_dir: Path) -> dict[str, float]:
                 f"<CdtTrfTxInf><PmtId><EndToEndId>{e2e}</EndToEndId></PmtId>"
                 f'<Amt><InstdAmt Ccy="VND">{amount}</InstdAmt></Amt><CdtrAgt><FinInstnId>'
                 f"<ClrSysMmbId><MmbId>{bin_code}</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>"
-                f"<Cdtr><Nm>{escape(to_bank_form(name))}</Nm></Cdtr><CdtrAcct><Id><Othr><Id>"
+                f"<Cdtr><Nm>{escape(bank_form(name))}</Nm></Cdtr><CdtrAcct><Id><Othr><Id>"
                 f"{account}</Id></Othr></Id></CdtrAcct><Purp><Cd>PENS</Cd></Purp>"
                 "<RmtInf><Ustrd>pension 2026-11</Ustrd></RmtInf></CdtTrfTxInf>\n"
             )

@@ -8,7 +8,8 @@ from typing import Any, BinaryIO
 
 from beneficiaries.columns import LIST_COLUMNS
 from beneficiaries.importers import Cell, RawRow
-from beneficiaries.rules import RuleError, neutralize_cell
+from beneficiaries.rules import RuleError
+from disburse.core.cells import neutralize_cell
 from disburse.core.sealed_files import SealedWriter
 
 #: Rejected rows kept for the XLSX export; beyond this the JSON report still lists them all.

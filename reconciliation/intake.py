@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bank_adapters.banks import list_banks
-from bank_adapters.file_exchange import write_atomically
 from bank_adapters.models import ReturnSource
 from bank_adapters.protocol import BankAdapter
 from disburse.core.config import Settings
 from disburse.core.errors import ConfigurationError
 from disburse.core.keyring import Keyring
+from disburse.core.private_files import write_atomically
 from disburse.core.uow import unit_of_work
 from reconciliation.service import ImportOutcome, ReturnImportReport, import_return_file
 

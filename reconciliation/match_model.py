@@ -15,18 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
+from disburse.core.instruction_states import InstructionState as InstructionState
 from reconciliation.records import ReturnRecord, ReturnStatus
-
-
-class InstructionState(StrEnum):
-    """Where a payment instruction stands."""
-
-    INSTRUCTED = "instructed"
-    ACCEPTED = "accepted"
-    PAID = "paid"
-    REJECTED = "rejected"
-    RETURNED = "returned"
-    CANCELLED = "cancelled"
 
 
 class ExceptionKind(StrEnum):

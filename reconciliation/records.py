@@ -14,11 +14,11 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 # The reason-code table lives in its own module; these names stay importable from here.
-from reconciliation.reasons import REASON_CODES as REASON_CODES
-from reconciliation.reasons import ConsequenceClass as ConsequenceClass
-from reconciliation.reasons import ReasonAction as ReasonAction
-from reconciliation.reasons import ReasonInfo as ReasonInfo
-from reconciliation.reasons import describe_reason as describe_reason
+from disburse.core.reasons import REASON_CODES as REASON_CODES
+from disburse.core.reasons import ConsequenceClass as ConsequenceClass
+from disburse.core.reasons import ReasonAction as ReasonAction
+from disburse.core.reasons import ReasonInfo as ReasonInfo
+from disburse.core.reasons import describe_reason as describe_reason
 
 
 class ReturnStatus(StrEnum):

@@ -11,8 +11,6 @@ file is parsed and handed to :func:`reconciliation.apply.reconcile_records`.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -39,6 +37,7 @@ from bank_adapters.models import (
 from disburse.core import audit
 from disburse.core.errors import NotFound
 from disburse.core.keyring import Keyring
+from disburse.core.private_files import write_atomically
 from disburse.core.signing import PublicKey, load_public_key_pem
 from disburse.payments.models import Instruction
 from reconciliation.apply import ReconcileOutcome, reconcile_records
@@ -167,13 +166,7 @@ def store_raw(store_dir: Path, bank_bin: str, sha256: str, data: bytes) -> Path:
     if target.exists():
         return target  # content-addressed: the same name means the same bytes
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-    with os.fdopen(handle, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, target)
-    return target
+    return write_atomically(target, data)
 
 
 def tabular_profile(profile: dict[str, Any]) -> TabularProfile | None:

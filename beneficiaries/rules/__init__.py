@@ -14,11 +14,13 @@ from beneficiaries.rules.payment import normalize_phone, validate_payment_target
 from beneficiaries.rules.text import (
     bank_form,
     compare_holder_name,
-    neutralize_cell,
     normalize_name,
     validate_name,
 )
 from beneficiaries.rules.words import CHANNELS, parse_channel, parse_gender
+
+# the export-cell rule lives in the kernel; re-exported for the exports that import it here
+from disburse.core.cells import neutralize_cell
 
 __all__ = [
     "CHANNELS",

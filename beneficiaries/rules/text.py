@@ -1,4 +1,4 @@
-"""Names and text cells: normal forms, the bank form, holder-name comparison, export safety."""
+"""Names: normal forms, the bank form, holder-name comparison."""
 
 from __future__ import annotations
 
@@ -14,9 +14,19 @@ from beneficiaries.rules.errors import RuleError, Severity
 #: Longest full name accepted; real Vietnamese names are far shorter.
 MAX_NAME_LENGTH: Final = 100
 
-#: đ/Đ have no Unicode decomposition, so stripping marks alone would drop them; Ð/ð (eth) come
-#: from legacy Vietnamese encodings (VNI, TCVN3) that borrowed the Icelandic letter for Đ.
-_D_LETTERS: Final = (("đ", "D"), ("Đ", "D"), ("ð", "D"), ("Ð", "D"))
+#: Letters with no Unicode decomposition, so stripping marks alone would drop them, mapped to
+#: the ASCII that banks and passports write for them. đ/Đ above all; Ð/ð (eth) come from
+#: legacy Vietnamese encodings (VNI, TCVN3) that borrowed the Icelandic letter for Đ; the rest
+#: are the Latin letters of foreign-born beneficiaries' names. Curly apostrophes become ``'``.
+_TRANSLITERATIONS: Final = str.maketrans({
+    "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE",
+    "œ": "oe", "Œ": "OE", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ı": "i",
+    "\u2018": "'", "\u2019": "'", "\u02bc": "'",
+})
+#: What a bank form may hold: upper-case letters, digits, space and the punctuation of the
+#: SWIFT/EPC Latin character set that pain.001 names are restricted to by banks.
+BANK_FORM_PUNCTUATION: Final = "'-.,()/+?:"
+_NOT_BANK_FORM: Final = re.compile(r"[^A-Z0-9 '\-.,()/+?:]+")
 #: ASCII control characters that are not whitespace (``str.split`` handles the rest).
 _CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 #: A name may hold letters, spaces, dots, hyphens and apostrophes (Ê Đê names: H'Hen Niê).
@@ -24,10 +34,6 @@ _NAME_BAD_CHARS: Final = re.compile(r"[^\w '’.\-]|[\d_]")
 #: Banks drop apostrophes from holder names and treat other punctuation as a break.
 _APOSTROPHES: Final = re.compile(r"['`]")
 _NOT_ALNUM: Final = re.compile(r"[^A-Z0-9]+")
-#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
-_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
-#: Control characters that XML 1.0, hence an XLSX worksheet, cannot hold (tab, LF, CR can).
-_XML_ILLEGAL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def normalize_name(s: str) -> str:
@@ -76,29 +82,34 @@ def validate_name(raw: str, *, field: str = "full_name") -> tuple[str | None, li
     return name, errors
 
 
+@lru_cache(maxsize=1 << 16)  # names repeat across a list and a national batch
 def bank_form(s: str) -> str:
-    """Return the upper-case ASCII form banks use for account names.
+    """Return the upper-case ASCII form banks use for account names (the one bank-name rule).
 
-    đ/Đ are mapped to D explicitly (they do not decompose), then the text is decomposed (NFKD,
-    which also folds full-width letters and ligatures) and everything outside ASCII, the
-    combining marks above all, is dropped. Control characters go, whitespace is collapsed.
+    Used for the names a bank profile with ``ascii_upper_names`` gets in its payment files, and
+    for comparing names with account holders. Steps: letters with no decomposition are
+    transliterated (đ/Đ -> D, Ø -> O, Æ -> AE, curly apostrophes -> ``'``, see
+    ``_TRANSLITERATIONS``); the text is decomposed with NFKD, which also folds full-width
+    letters, ligatures and other compatibility forms (``Ｎ`` -> N, ``ﬁ`` -> FI); everything
+    still outside ASCII, the combining marks above all, is dropped (a script with no ASCII form,
+    e.g. Chinese, leaves nothing); control characters are dropped; any other character outside
+    ``A-Z 0-9 space`` and ``BANK_FORM_PUNCTUATION`` becomes a space; whitespace is collapsed.
 
     Args:
         s: Any text, typically a Vietnamese name in NFC or NFD.
 
     Returns:
-        ASCII upper case, e.g. ``"Nguyễn Thị Đào"`` -> ``"NGUYEN THI DAO"``.
+        ASCII upper case, e.g. ``"Nguyễn Thị Đào"`` -> ``"NGUYEN THI DAO"``, possibly empty.
     """
     if not s.isascii():
-        for letter, replacement in _D_LETTERS:
-            s = s.replace(letter, replacement)
         # upper() before NFKD: a few capitals (e.g. of ǰ) only exist as letter + mark.
-        decomposed = unicodedata.normalize("NFKD", s.upper())
-        s = decomposed.encode("ascii", "ignore").decode("ascii")
+        decomposed = unicodedata.normalize("NFKD", s.translate(_TRANSLITERATIONS).upper())
+        # again after NFKD: a letter + mark can decompose to one of them (Ǿ -> Ø + acute)
+        s = decomposed.translate(_TRANSLITERATIONS).encode("ascii", "ignore").decode("ascii")
     if not s.isprintable():  # cheap test first: control characters are rare
         s = _CONTROLS.sub("", s)
     # upper() again after folding: NFKD can yield lower-case ASCII (ª -> a).
-    return " ".join(s.upper().split())
+    return " ".join(_NOT_BANK_FORM.sub(" ", s.upper()).split())
 
 
 @lru_cache(maxsize=1 << 16)  # names repeat across a list; the key is a pure function
@@ -140,22 +151,3 @@ def compare_holder_name(full_name: str, holder: str) -> list[RuleError]:
         f"The account holder's name does not match the full name ({percent}% similar).",
         f"Tên chủ tài khoản không khớp với họ tên (giống {percent}%).",
     )]
-
-
-def neutralize_cell(value: str) -> str:
-    """Make a text cell safe to open in a spreadsheet (CSV/formula injection).
-
-    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with
-    an apostrophe so that Excel and LibreOffice show it as text instead of running it. Apply it
-    to text cells only: numbers should be written as numbers, not as "-1" text.
-
-    Args:
-        value: The text about to be written to an export.
-
-    Returns:
-        ``value``, or ``"'" + value`` when it could be read as a formula; a control character
-        a worksheet cannot hold is written visibly as ``\\xNN``.
-    """
-    if not value.isprintable():
-        value = _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value

@@ -8,7 +8,6 @@ relative, so the tables need not sum to 100. All text is NFC.
 from __future__ import annotations
 
 import random
-import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
@@ -158,8 +157,3 @@ def _fresh(rng: random.Random, table: WeightedTable[str], taken: Sequence[str]) 
         word = table.pick(rng)
         if word not in taken:
             return word
-
-
-def is_nfc(text: str) -> bool:
-    """Return True when ``text`` is in Unicode normal form C."""
-    return unicodedata.is_normalized("NFC", text)

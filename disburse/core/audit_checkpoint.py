@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from disburse.core.audit import AuditEntry, chain_head
 from disburse.core.clock import utcnow
 from disburse.core.errors import ConfigurationError, ValidationFailed
 from disburse.core.keyring import Keyring
+from disburse.core.private_files import write_atomically
 
 FORMAT: Final = "disburse-audit-checkpoint/1"
 #: A checkpoint is a few hundred bytes; anything much larger is not one.
@@ -71,13 +71,7 @@ def sign(checkpoint: Checkpoint, private_key: Ed25519PrivateKey) -> bytes:
 def write(path: Path, data: bytes) -> Path:
     """Write a checkpoint file (owner-only), creating its directory; return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
-    return path
+    return write_atomically(path, data)
 
 
 def default_path(data_dir: Path, checkpoint: Checkpoint) -> Path:

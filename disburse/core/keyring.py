@@ -33,6 +33,7 @@ from sqlalchemy import Column, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from disburse.core.errors import ConfigurationError, DomainError
+from disburse.core.private_files import write_atomically
 
 FORMAT_BYTE = b"\x01"
 _MANIFEST = "keyring.json"
@@ -71,9 +72,8 @@ def register_encrypted_column(
 
 
 def _write_secret(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    """Create a key file (0600) complete and durable; never replace an existing one."""
+    write_atomically(path, data, exclusive=True)
 
 
 def _read_secret(path: Path) -> bytes:
@@ -175,11 +175,8 @@ def key_version(blob: bytes) -> int:
 
 
 def _write_manifest(key_dir: Path, versions: list[int], current: int) -> None:
-    path = key_dir / _MANIFEST
-    tmp = key_dir / (_MANIFEST + ".tmp")
-    tmp.unlink(missing_ok=True)
-    _write_secret(tmp, json.dumps({"versions": versions, "current": current}).encode())
-    os.replace(tmp, path)
+    write_atomically(key_dir / _MANIFEST,
+                     json.dumps({"versions": versions, "current": current}).encode())
 
 
 def reencrypt_all(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -27,7 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from disburse.core.keyring import DecryptionFailed, Keyring
-from disburse.core.private_files import open_private
+from disburse.core.private_files import AtomicFile, atomic_writer
 
 MAGIC = b"DSBSEAL1"
 #: Plaintext bytes per chunk: large enough that the 16-byte tags cost nothing, small enough
@@ -56,14 +55,12 @@ class SealedWriter:
     """
 
     def __init__(self, keyring: Keyring, field: str, path: Path) -> None:
-        self._path = path
-        self._temporary = path.with_name(path.name + ".tmp")
         key = AESGCM.generate_key(256)
         wrapped = keyring.encrypt(_key_field(field), base64.b64encode(key).decode("ascii"))
         self._header = MAGIC + len(wrapped).to_bytes(2, "big") + wrapped
         self._aead = AESGCM(key)
-        self._temporary.unlink(missing_ok=True)
-        self._out: BinaryIO = open_private(self._temporary)
+        self._file = AtomicFile(path)
+        self._out: BinaryIO = self._file.handle
         self._out.write(self._header)
         self._buffer = bytearray()
         self._counter = 0
@@ -95,24 +92,21 @@ class SealedWriter:
         self._counter += 1
 
     def close(self) -> None:
-        """Seal the last chunk, sync the file and move it to its name."""
+        """Seal the last chunk and move the file, synced, to its name (``AtomicFile``)."""
         if self.closed:
             return
         self.closed = True
         try:
             self._seal(bytes(self._buffer), last=True)
-            self._out.flush()
-            os.fsync(self._out.fileno())
-        finally:
-            self._out.close()
-        os.replace(self._temporary, self._path)
+        except BaseException:
+            self._file.abort()
+            raise
+        self._file.commit()
 
     def abort(self) -> None:
         """Drop what was written: nothing appears under the file's name."""
-        if not self.closed:
-            self.closed = True
-            self._out.close()
-        self._temporary.unlink(missing_ok=True)
+        self.closed = True
+        self._file.abort()
 
     def __enter__(self) -> SealedWriter:
         return self
@@ -225,13 +219,9 @@ def unseal_file(keyring: Keyring, field: str, source: Path, target: Path) -> Non
     Nothing is left at ``target`` when a chunk fails authentication.
     """
     reader = open_sealed(keyring, field, source)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.unlink(missing_ok=True)
     try:
-        with open_private(temporary) as out:
+        with atomic_writer(target) as out:
             for chunk in reader.chunks():
                 out.write(chunk)
-        os.replace(temporary, target)
     finally:
         reader.close()
-        temporary.unlink(missing_ok=True)

@@ -28,11 +28,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from disburse.core.private_files import file_sha256, write_atomically
+
 PrivateKey = Ed25519PrivateKey | rsa.RSAPrivateKey
 PublicKey = Ed25519PublicKey | rsa.RSAPublicKey
 
 _PSS_SALT_LENGTH = 32  # equal to the SHA-256 digest length, as banks' HSMs expect
-_READ_CHUNK = 1 << 20
 
 
 class SignatureAlg(StrEnum):
@@ -132,17 +133,6 @@ def _pss() -> padding.PSS:
     return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=_PSS_SALT_LENGTH)
 
 
-def file_sha256(path: Path) -> tuple[str, int]:
-    """Return the hex SHA-256 and the size of the file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 @contextmanager
 def _mapped(path: Path) -> Iterator[bytes | memoryview]:
     """Give the file's bytes without copying them into the Python heap."""
@@ -191,14 +181,6 @@ def sign_file(
     return write_atomically(signature_path(path), signature)
 
 
-def write_atomically(target: Path, data: bytes) -> Path:
-    """Write ``data`` to ``target`` through a temporary file renamed over it."""
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, target)
-    return target
-
-
 # --- verification ---------------------------------------------------------------------------
 
 
@@ -221,7 +203,6 @@ __all__ = [
     "PublicKey",
     "SignatureAlg",
     "alg_for",
-    "file_sha256",
     "generate_ed25519",
     "generate_rsa",
     "key_id_for",
@@ -233,5 +214,4 @@ __all__ = [
     "sign_file",
     "signature_path",
     "signature_valid",
-    "write_atomically",
 ]

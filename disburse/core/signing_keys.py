@@ -27,6 +27,7 @@ from disburse.core import signing
 from disburse.core.clock import utcnow
 from disburse.core.errors import ConfigurationError
 from disburse.core.keyring import Keyring
+from disburse.core.private_files import write_atomically
 from disburse.core.signing import SignatureAlg
 
 #: The keyring field the private keys are sealed under (bound in as AES-GCM associated data).
@@ -92,21 +93,11 @@ def _create(key_dir: Path, keyring: Keyring, alg: SignatureAlg) -> None:
     sealed = keyring.encrypt(SIGNING_FIELD, signing.private_key_pem(private_key).decode("ascii"))
     meta = {"alg": alg.value, "key_id": signing.key_id_for(public),
             "created_at": utcnow().isoformat()}
-    _write_file(public_key_path(key_dir, alg), signing.public_key_pem(public), 0o644)
-    _write_file(_meta_path(key_dir, alg), json.dumps(meta, indent=2).encode() + b"\n", 0o644)
+    write_atomically(public_key_path(key_dir, alg), signing.public_key_pem(public), mode=0o644)
+    write_atomically(_meta_path(key_dir, alg), json.dumps(meta, indent=2).encode() + b"\n",
+                     mode=0o644)
     # The private key goes last: its presence is what marks the set as complete.
-    _write_file(private_key_path(key_dir, alg), base64.b64encode(sealed), 0o600)
-
-
-def _write_file(target: Path, data: bytes, mode: int) -> None:
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
+    write_atomically(private_key_path(key_dir, alg), base64.b64encode(sealed))
 
 
 def load_signing_key(

@@ -25,8 +25,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from openpyxl import load_workbook
 
-from bank_adapters.file_exchange import exchange_root, write_atomically
+from bank_adapters.file_exchange import exchange_root
 from disburse.core import signing
+from disburse.core.private_files import write_atomically
 
 DISBURSE = str(Path(sys.executable).parent / "disburse")
 PERIOD = "2026-11"

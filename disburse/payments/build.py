@@ -37,6 +37,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from sqlalchemy import Table, func, insert, select
@@ -126,6 +127,7 @@ def end_to_end_id(programme: str, period: str, beneficiary_id: int) -> str:
     return f"{prefix}{_base36(beneficiary_id):0>12}"
 
 
+@lru_cache(maxsize=256)  # one per programme and period: the build calls this once a row
 def _e2e_prefix(programme: str, period: str) -> str:
     """Return the EndToEndId's ``{PRG}{YYYYMM}`` part, shared by a whole batch."""
     parse_period(period)
@@ -232,7 +234,6 @@ def _insert(session: Session, ctx: BuildContext, batch_id: int,
     the writer is the backend's fastest bulk path (``_write_rows``).
     """
     rate = _rate(session, ctx.programme, ctx.period)
-    e2e_prefix = _e2e_prefix(ctx.programme.code, ctx.period)
     sqlite = session.get_bind().dialect.name == "sqlite"
     digest = DigestBuilder()
     for start in range(0, len(plans), CHUNK):
@@ -241,7 +242,7 @@ def _insert(session: Session, ctx: BuildContext, batch_id: int,
         now = utcnow()
         # the driver-level SQLite insert needs the text form SQLAlchemy's SQLite types write
         created = _sqlite_stamp(now) if sqlite else now
-        fixed = _Fixed(batch_id, ctx.programme.code, ctx.period, e2e_prefix, rate, created)
+        fixed = _Fixed(batch_id, ctx.programme.code, ctx.period, rate, created)
         rows = [_row(fixed, seq, one, people[one[PLAN_BID]])
                 for seq, one in enumerate(part, start + 1)]
         try:
@@ -280,7 +281,6 @@ class _Fixed:
     batch_id: int
     programme: str
     period: str
-    e2e_prefix: str
     rate: int | None
     created_at: datetime | str
 
@@ -304,7 +304,8 @@ def _row(fixed: _Fixed, seq: int, plan: Plan, person: tuple[Any, ...]) -> tuple[
         None if cash else bank_bin, None if cash else account_enc,
         None if cash else account_idx,
         (full_name if cash else holder or full_name)[:140], province, commune,
-        f"{fixed.e2e_prefix}{_base36(bid):0>12}", _INSTRUCTED, None, None, fixed.created_at,
+        end_to_end_id(fixed.programme, fixed.period, bid), _INSTRUCTED, None, None,
+        fixed.created_at,
     )
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from disburse.core import audit, signing
 from disburse.core.errors import Conflict, Forbidden, NotFound
+from disburse.core.private_files import file_sha256
 from disburse.core.users import Role
 from disburse.payments.models import PaymentFile
 from disburse.payments.storage import payment_file_path
@@ -88,7 +89,7 @@ def _checked(record: PaymentFile, part: FilePart, files_root: Path) -> Download:
         if not path.is_file():
             raise NotFound(f"payment file {record.file_name} is not on disk; write the files "
                            "again")
-        sha256, size = signing.file_sha256(path)
+        sha256, size = file_sha256(path)
         if (sha256, size) != (record.sha256, record.size):
             raise Conflict(f"payment file {record.file_name} on disk has SHA-256 {sha256} "
                            f"({size} bytes), not the recorded {record.sha256}; it is not served")
@@ -99,7 +100,7 @@ def _checked(record: PaymentFile, part: FilePart, files_root: Path) -> Download:
     if not path.is_file():
         raise NotFound(f"the {part.value} of payment file {record.file_name} is not on disk")
     mimetype = "application/json" if part is FilePart.MANIFEST else "application/octet-stream"
-    return Download(path, path.name, mimetype, signing.file_sha256(path)[0])
+    return Download(path, path.name, mimetype, file_sha256(path)[0])
 
 
 def download_payment_file(session: Session, files_root: Path, batch_id: int, file_id: int,

@@ -39,7 +39,7 @@ from disburse.core import signing
 from disburse.core.clock import utcnow
 from disburse.core.errors import Conflict, DomainError, ValidationFailed
 from disburse.core.keyring import Keyring
-from disburse.core.private_files import make_private, open_private, private_dir
+from disburse.core.private_files import make_private, open_private, private_dir, replace_durably
 from disburse.core.signing import SignatureAlg
 from disburse.core.signing_keys import load_signing_key
 from disburse.payments.approval import check_approved, current_approval, live_approval
@@ -382,7 +382,7 @@ def _write_part(run: _Run, route: Route, header: FileHeader, plan: FilePlan,
 
 def _publish(run: _Run, written: _Written) -> None:
     """Move a checked file into place, sign it and write its manifest."""
-    os.replace(written.temporary, written.path)
+    replace_durably(written.temporary, written.path)
     plan, alg = written.plan, written.alg
     private_key, key_id = run.key(alg)
     signing.sign_file(written.path, private_key, key_id=key_id, alg=alg)

@@ -7,7 +7,6 @@ a unique EndToEndId, a unique MsgId for all time, and arrears carried forward at
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -28,18 +27,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from disburse.core.clock import utcnow
 from disburse.core.db import Base, Money, UTCDateTime, positive_money
+from disburse.core.instruction_states import InstructionState as InstructionState
 from disburse.core.keyring import register_encrypted_column
-
-
-class InstructionState(StrEnum):
-    """Where one payment instruction is; the last four are final."""
-
-    INSTRUCTED = "instructed"
-    ACCEPTED = "accepted"
-    PAID = "paid"
-    REJECTED = "rejected"
-    RETURNED = "returned"
-    CANCELLED = "cancelled"
 
 
 class Batch(Base):

@@ -13,10 +13,8 @@ again (as they did when plans were objects), and ``list.sort`` orders them witho
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from sys import intern
 from typing import Any, Final, cast
 
@@ -27,7 +25,9 @@ from beneficiaries.models import Beneficiary, BeneficiaryStatus
 from beneficiaries.programmes import PROGRAMMES, Channel, Programme
 from beneficiaries.verification.models import Outcome, Verification
 from beneficiaries.verification.service import Payability, payability
-from disburse.core.errors import ValidationFailed
+from disburse.core.periods import months_between as months_between
+from disburse.core.periods import parse_period as parse_period
+from disburse.core.reasons import ConsequenceClass, codes_of
 from disburse.payments.models import ArrearsCarry, Instruction, InstructionState
 from disburse.payments.routing import RoutingConfig
 from disburse.payments.state import stream_rows
@@ -38,15 +38,16 @@ EXCLUSION_ID_CAP: Final = 100
 #: (``preparation.reverify_scope``; the build itself only judges).
 REVERIFY_REASONS: Final = frozenset({"verification_stale", "unverified",
                                      "record_changed_since_check"})
-#: ISO 20022 status reasons that mean the account cannot receive money as it stands.
-ACCOUNT_PROBLEMS: Final = frozenset({"AC01", "AC03", "AC04", "AC06"})
+#: ISO 20022 status reasons that mean the account cannot receive money as it stands: every
+#: code of the ``account_problem`` class in the one reason-code table (``disburse.core.reasons``),
+#: so each of them re-routes to cash and carries arrears alike.
+ACCOUNT_PROBLEMS: Final = codes_of(ConsequenceClass.ACCOUNT_PROBLEM)
 FAILED_STATES: Final = frozenset({InstructionState.REJECTED.value,
                                   InstructionState.RETURNED.value})
 #: ``_around`` uses a BETWEEN when the ids span less than this many times their number.
 DENSE_SPAN: Final = 4
 _ACTIVE: Final = BeneficiaryStatus.ACTIVE.value
 _CASH: Final = Channel.CASH.value
-_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 #: One payable beneficiary's plan: (route, province, commune, beneficiary id, channel,
 #: rerouted_from, arrears, carried), carried being ((from instruction id, amount), ...). The
@@ -68,24 +69,6 @@ class ArrearsRule:
 ARREARS_RULES: Final[dict[str, ArrearsRule]] = {
     code: ArrearsRule(ACCOUNT_PROBLEMS | {"AM04", "TM01"}, 12) for code in PROGRAMMES
 }
-
-
-def parse_period(period: str) -> date:
-    """Return the first day of ``period`` (``YYYY-MM``).
-
-    Raises:
-        ValidationFailed: not a ``YYYY-MM`` month.
-    """
-    match = _PERIOD_RE.match(period)
-    if match is None:
-        raise ValidationFailed(f"period must be YYYY-MM (e.g. 2026-11), got {period!r}")
-    return date(int(match.group(1)), int(match.group(2)), 1)
-
-
-def months_between(earlier: str, later: str) -> int:
-    """Return how many months ``earlier`` (YYYY-MM) lies before ``later``."""
-    a, b = parse_period(earlier), parse_period(later)
-    return (b.year - a.year) * 12 + b.month - a.month
 
 
 @dataclass

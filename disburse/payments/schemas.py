@@ -13,12 +13,12 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from beneficiaries.programmes import PROGRAMMES
 from disburse.core.params import page_field
+from disburse.core.periods import PERIOD_RE
 from disburse.payments.lifecycle import BatchState
 
 #: Largest page a client may ask for.
 MAX_PER_PAGE: Final = 200
-PERIOD_PATTERN: Final = r"^\d{4}-(0[1-9]|1[0-2])$"
-_PERIOD = validate.Regexp(PERIOD_PATTERN, error="YYYY-MM expected (e.g. 2026-11)")
+_PERIOD = validate.Regexp(PERIOD_RE, error="YYYY-MM expected (e.g. 2026-11)")
 _PROGRAMME = validate.OneOf(list(PROGRAMMES))
 
 

@@ -15,23 +15,22 @@ must equal the closing booked balance (CLBD) when both balances are present.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
-from reconciliation.parsers import ValueSharer, gc_paused, open_input, parse_iso_date
+from reconciliation.parsers import ValueSharer, open_input, parse_iso_date
 from reconciliation.parsers.xml_safety import (
     DEFAULT_LIMITS,
     CompiledSpec,
     Spec,
     XmlLimits,
-    XmlSafetyError,
     extract,
     local_name,
     release,
-    secure_iterparse,
-    xml_error,
+    stream_elements,
 )
 from reconciliation.records import (
     AmountError,
@@ -186,6 +185,10 @@ def parse_camt053_statements(
     return records, errors, state.statements
 
 
+def _dispatch(state: _State, element: etree._Element) -> None:
+    _HANDLERS[local_name(element.tag)](state, element)
+
+
 def _parse(
     data: bytes | BinaryIO, filename: str, source_format: SourceFormat, limits: XmlLimits,
     state: _State | None = None,
@@ -196,12 +199,9 @@ def _parse(
     if state is None:
         state = _State(filename, source.sha256, source_format)
     state.sha256 = source.sha256
-    try:
-        with gc_paused():
-            for _event, element in secure_iterparse(source.stream, tags=_TAGS, limits=limits):
-                _HANDLERS[local_name(element.tag)](state, element)
-    except (XmlSafetyError, etree.LxmlError) as exc:
-        state.errors.append(xml_error(filename, exc))
+    if not stream_elements(source.stream, filename=filename, tags=_TAGS, limits=limits,
+                           on_element=functools.partial(_dispatch, state),
+                           errors=state.errors):
         return state.records, state.errors
     if state.found_root is None:
         state.errors.append(ParseError(filename, "file", "Document",

@@ -20,24 +20,23 @@ not sent in, so such a record is matched by its EndToEndId alone.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 from typing import BinaryIO
 
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
-from reconciliation.parsers import ValueSharer, gc_paused, open_input, parse_iso_date
+from reconciliation.parsers import ValueSharer, open_input, parse_iso_date
 from reconciliation.parsers.xml_safety import (
     DEFAULT_LIMITS,
     CompiledSpec,
     Spec,
     XmlLimits,
-    XmlSafetyError,
     extract,
     local_name,
     release,
-    secure_iterparse,
-    xml_error,
+    stream_elements,
 )
 from reconciliation.records import (
     AmountError,
@@ -106,15 +105,14 @@ def parse_pacs004(
     if isinstance(source, ParseError):
         return [], [source]
     state = _State(filename, source.sha256)
-    try:
-        with gc_paused():
-            for _event, element in secure_iterparse(source.stream, tags=_TAGS, limits=limits):
-                _HANDLERS[local_name(element.tag)](state, element)
-    except (XmlSafetyError, etree.LxmlError) as exc:
-        state.errors.append(xml_error(filename, exc))
-        return state.records, state.errors
-    _finish(state)
+    if stream_elements(source.stream, filename=filename, tags=_TAGS, limits=limits,
+                       on_element=functools.partial(_dispatch, state), errors=state.errors):
+        _finish(state)
     return state.records, state.errors
+
+
+def _dispatch(state: _State, element: etree._Element) -> None:
+    _HANDLERS[local_name(element.tag)](state, element)
 
 
 def _parent_name(element: etree._Element) -> str:

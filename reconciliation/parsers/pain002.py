@@ -9,23 +9,22 @@ as a whole-file answer for ``msg_id``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
-from reconciliation.parsers import ValueSharer, gc_paused, open_input, parse_iso_date
+from reconciliation.parsers import ValueSharer, open_input, parse_iso_date
 from reconciliation.parsers.xml_safety import (
     DEFAULT_LIMITS,
     CompiledSpec,
     Spec,
     XmlLimits,
-    XmlSafetyError,
     extract,
     local_name,
     release,
-    secure_iterparse,
-    xml_error,
+    stream_elements,
 )
 from reconciliation.records import (
     AmountError,
@@ -123,14 +122,9 @@ def parse_pain002(
     if isinstance(source, ParseError):
         return [], [source]
     state = _State(filename, source.sha256)
-    try:
-        with gc_paused():
-            for _event, element in secure_iterparse(source.stream, tags=_TAGS, limits=limits):
-                _handle(state, element)
-    except (XmlSafetyError, etree.LxmlError) as exc:
-        state.errors.append(xml_error(filename, exc))
-        return state.records, state.errors
-    _finish(state)
+    if stream_elements(source.stream, filename=filename, tags=_TAGS, limits=limits,
+                       on_element=functools.partial(_handle, state), errors=state.errors):
+        _finish(state)
     return state.records, state.errors
 
 

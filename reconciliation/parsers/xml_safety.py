@@ -18,13 +18,13 @@ Elements are matched by local name, whatever the namespace or message version.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
-from reconciliation.parsers import DEFAULT_MAX_BYTES
+from reconciliation.parsers import DEFAULT_MAX_BYTES, gc_paused
 from reconciliation.records import ParseError, ParseErrorCode
 
 DEFAULT_MAX_DEPTH = 64
@@ -158,6 +158,39 @@ def secure_iterparse(
         _check_subtree_depth(final_root, limits.max_depth)
 
 
+def stream_elements(
+    stream: BinaryIO,
+    *,
+    filename: str,
+    tags: Iterable[str],
+    limits: XmlLimits,
+    on_element: Callable[[etree._Element], None],
+    errors: list[ParseError],
+) -> bool:
+    """Feed each wanted element (``end`` events) to ``on_element``: the XML parsers' one loop.
+
+    Args:
+        stream: The file, positioned at its start.
+        filename: The file's name, for the error.
+        tags: Local names to report (any namespace).
+        limits: Size and depth limits.
+        on_element: Called once per reported element, in document order.
+        errors: Where a refusal by the XML layer is added (``xml_error``).
+
+    Returns:
+        True when the whole file was read; False when it was refused part way (the error is
+        in ``errors``; what ``on_element`` took before it stands).
+    """
+    try:
+        with gc_paused():
+            for _event, element in secure_iterparse(stream, tags=tags, limits=limits):
+                on_element(element)
+    except (XmlSafetyError, etree.LxmlError) as exc:
+        errors.append(xml_error(filename, exc))
+        return False
+    return True
+
+
 def _check_depth_of(element: etree._Element, max_depth: int) -> None:
     depth = 1
     for _ancestor in element.iterancestors():
@@ -276,20 +309,6 @@ def _extract_into(node: etree._Element, spec: CompiledSpec, out: dict[str, str])
             if keep_attrs:
                 for key, value in child.attrib.items():
                     out[f"{path}@{local_name(key)}"] = value
-
-
-def element_path(element: etree._Element) -> str:
-    """A readable location for error messages: local names from the root, 1-based index.
-
-    Args:
-        element: The element to locate.
-
-    Returns:
-        e.g. ``/Document/CstmrPmtStsRpt/OrgnlPmtInfAndSts/TxInfAndSts``.
-    """
-    names = [local_name(element.tag)]
-    names.extend(local_name(ancestor.tag) for ancestor in element.iterancestors())
-    return "/" + "/".join(reversed(names))
 
 
 def xml_error(filename: str, exc: Exception) -> ParseError:

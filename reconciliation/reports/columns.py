@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from beneficiaries.localities import province_names
 from beneficiaries.programmes import PROGRAMMES
-from beneficiaries.rules import neutralize_cell
+from disburse.core.cells import neutralize_cell
 from reconciliation.metrics import CashlessReport
 
 MONEY_FORMAT: Final = "#,##0"

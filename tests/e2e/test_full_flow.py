@@ -30,10 +30,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from bank_adapters.file_exchange import exchange_root, write_atomically
+from bank_adapters.file_exchange import exchange_root
 from beneficiaries.synth.accounts import read_list_rows
 from disburse.core import audit, signing
 from disburse.core.config import Settings
+from disburse.core.private_files import write_atomically
 from disburse.core.uow import unit_of_work
 from disburse.entry.cli.main import cli
 from disburse.entry.cli.scheduler import scheduler

@@ -30,6 +30,7 @@ from disburse.core.errors import Conflict, Forbidden, InvalidTransition, Validat
 from disburse.core.keyring import Keyring
 from disburse.core.users import Role, User
 from disburse.payments import service
+from disburse.payments.build import end_to_end_id
 from disburse.payments.lifecycle import BatchAction
 from disburse.payments.models import Approval, ArrearsCarry, Batch, Instruction
 from disburse.payments.preparation import prepare_and_build
@@ -282,6 +283,15 @@ def test_province_scope(world: World) -> None:
     assert summary.count == 4 and summary.province_code == "01"
 
 
+def test_each_instruction_carries_the_end_to_end_id_of_the_one_rule(world: World) -> None:
+    summary = world.build("2026-11")
+    instructions = world.instructions(summary.batch_id)
+    assert instructions
+    for instruction in instructions:
+        assert instruction.end_to_end_id == end_to_end_id(
+            "pension", "2026-11", instruction.beneficiary_id)
+
+
 # --- arrears and re-routing ----------------------------------------------------------------
 
 
@@ -312,6 +322,20 @@ def test_arrears_are_carried_once_and_account_problems_go_to_cash(world: World) 
     assert all(i.arrears_amount == 0 for i in world.instructions(december.batch_id))
     still_broken = world.of(december.batch_id, 1)  # account unchanged: still paid in cash
     assert (still_broken.channel, still_broken.rerouted_from) == ("cash", "bank")
+
+
+@pytest.mark.parametrize("code", ["AC07", "AG01", "BE23"])
+def test_every_account_problem_code_goes_to_cash_with_its_arrears(world: World,
+                                                                  code: str) -> None:
+    # account problems beyond the first four (AC01, AC03, AC04, AC06) the builder once knew
+    october = world.build("2026-10")
+    fail(world, october.batch_id, {1: ("rejected", code)})
+    november = world.build("2026-11")
+    rerouted = world.of(november.batch_id, 1)
+    assert (rerouted.channel, rerouted.rerouted_from, rerouted.route) == ("cash", "bank",
+                                                                          "post-01")
+    assert (rerouted.arrears_amount, rerouted.amount) == (AMOUNT, 2 * AMOUNT)
+    assert (november.arrears_total, november.rerouted) == (AMOUNT, 1)
 
 
 def test_a_contested_failure_carries_no_arrears_and_reroutes_nobody(world: World) -> None:

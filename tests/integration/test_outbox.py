@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bank_adapters.choose import AdapterRegistry
-from bank_adapters.file_exchange import FileExchangeAdapter, sha256_of, write_atomically
+from bank_adapters.file_exchange import FileExchangeAdapter
 from bank_adapters.models import Submission, SubmissionState
 from bank_adapters.outbox import (
     Deliverer,
@@ -43,6 +43,7 @@ from disburse.core import audit, signing
 from disburse.core.config import Settings
 from disburse.core.db import make_engine, make_session_factory
 from disburse.core.errors import InvalidTransition
+from disburse.core.private_files import file_sha256, write_atomically
 from disburse.core.uow import unit_of_work
 from disburse.payments.models import Batch, PaymentFile
 from disburse.payments.payment_files import manifest as file_manifest
@@ -114,7 +115,7 @@ def make_batch(session: Session, files_root: Path, key: signing.PrivateKey,
             else payment_lines(msg_id, lines_per_file)
         path = write_signed_pain001(files_root / str(batch.id), msg_id, key, lines=lines,
                                     batch_id=batch.id, debtor_bin=debtor_bin)
-        sha, size = signing.file_sha256(path)
+        sha, size = file_sha256(path)
         files.append(PaymentFile(batch_id=batch.id, route=route, part_no=part, layout="pain001",
                                  msg_id=msg_id, file_name=path.name, sha256=sha, size=size,
                                  nb_of_txs=len(lines), ctrl_sum=sum(x.amount for x in lines),
@@ -237,7 +238,7 @@ def test_accepted_path_delivers_file_signature_and_manifest(world: World, key) -
     assert (row.state, row.attempts, row.worker) == ("accepted", 1, None)
     assert row.receipt is not None and row.receipt["msg_id"] == row.msg_id
     outbox = world.exchange / "outbox"
-    assert sha256_of(outbox / source.path.name) == payment_file.sha256
+    assert file_sha256(outbox / source.path.name)[0] == payment_file.sha256
     assert (outbox / source.signature_path.name).read_bytes() == \
         source.signature_path.read_bytes()
     assert (outbox / source.manifest_path.name).is_file()

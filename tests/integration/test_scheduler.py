@@ -25,12 +25,13 @@ from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
 from bank_adapters import banks
-from bank_adapters.file_exchange import exchange_root, write_atomically
+from bank_adapters.file_exchange import exchange_root
 from bank_adapters.models import ReceivedReturnFile, Submission
 from beneficiaries.registry.memory import StaticPopulationRegistry
 from beneficiaries.registry.models import CitizenRecord, RegistryStatus
 from beneficiaries.verification.models import Verification
 from disburse.core import audit, signing
+from disburse.core.private_files import write_atomically
 from disburse.core.uow import unit_of_work
 from disburse.entry.cli.main import cli
 from disburse.entry.cli.scheduler import scheduler

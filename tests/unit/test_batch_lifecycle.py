@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from disburse.core.errors import InvalidTransition, ValidationFailed
-from disburse.payments.build import end_to_end_id, months_between, requested_execution_date
+from disburse.payments.build import end_to_end_id, requested_execution_date
 from disburse.payments.lifecycle import (
     SENT,
     TRANSITIONS,
@@ -121,9 +121,3 @@ def test_requested_execution_date(period: str, today: date, expected: date) -> N
 def test_bad_periods_are_refused(period: str) -> None:
     with pytest.raises(ValidationFailed):
         requested_execution_date(period, date(2026, 11, 1))
-
-
-@pytest.mark.parametrize(("earlier", "later", "months"), [
-    ("2026-11", "2026-12", 1), ("2025-12", "2026-01", 1), ("2025-11", "2026-11", 12)])
-def test_months_between(earlier: str, later: str, months: int) -> None:
-    assert months_between(earlier, later) == months

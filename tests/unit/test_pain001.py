@@ -22,7 +22,6 @@ from disburse.payments.payment_files import (
     scan_pain001,
     split_lines,
     split_parts,
-    to_bank_form,
     validate_pain001,
     write_bank_csv,
     write_pain001,
@@ -156,21 +155,13 @@ def test_creditor_agent_is_bic_when_known_else_napas_bin(bic, agent_path, value)
     assert xpath(data, agent_path) == [value]
 
 
-@pytest.mark.parametrize(("name", "bank_form"), [
-    ("Trần Thị Đào", "TRAN THI DAO"),
-    ("Nguyễn Văn Đức", "NGUYEN VAN DUC"),
-    ("Lê  Thị   Ánh  Tuyết", "LE THI ANH TUYET"),
-    ("đặng hữu phước", "DANG HUU PHUOC"),
-    ("Hoàng Thị Thuỳ Dương", "HOANG THI THUY DUONG"),
-    ("Nguye\u0302\u0303n Văn A", "NGUYEN VAN A"),  # decomposed input
-])
-def test_to_bank_form(name, bank_form):
-    assert to_bank_form(name) == bank_form
-
-
 def test_ascii_upper_profile_writes_bank_form_of_the_name():
     data = write([make_line(0)], UPPER)
     assert xpath(data, "//p:Cdtr/p:Nm/text()") == ["TRAN THI DAO"]
+    # the two names on which the two copies of this rule once disagreed (issue 12)
+    data = write([make_line(0, creditor_name="ＮＧＵＹＥＮ Ａｎ"),
+                  make_line(1, creditor_name="Lê Thị Ø")], UPPER)
+    assert xpath(data, "//p:Cdtr/p:Nm/text()") == ["NGUYEN AN", "LE THI O"]
     assert xpath(write([make_line(0)], PLAIN), "//p:Cdtr/p:Nm/text()") == ["Trần Thị Đào"]
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from datetime import UTC, date, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from beneficiaries.rules import bank_form
 from disburse.payments.payment_files import (
     BankProfile,
     FileHeader,
@@ -18,7 +20,6 @@ from disburse.payments.payment_files import (
     header_for_part,
     parse_pain001,
     split_parts,
-    to_bank_form,
     validate_pain001,
     write_bank_csv,
     write_pain001,
@@ -141,8 +142,22 @@ def test_csv_rows_equal_the_lines(lines, upper):
 @SETTINGS
 @given(name=names)
 def test_bank_form_is_upper_ascii_and_idempotent(name):
-    form = to_bank_form(name)
+    form = bank_form(name)
     assert form.isascii()
     assert form == form.upper()
-    assert to_bank_form(form) == form
+    assert bank_form(form) == form
     assert len(form.split()) == len(name.split())
+
+
+#: What a name may hold in a file for a bank profile with ``ascii_upper_names``: upper-case
+#: ASCII letters, digits, single spaces and the SWIFT/EPC punctuation banks accept in pain.001.
+BANK_NAME = re.compile(r"[A-Z0-9'\-.,()/+?:]+( [A-Z0-9'\-.,()/+?:]+)*")
+ASCII_UPPER = BankProfile("upper", ascii_upper_names=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.text())
+def test_any_unicode_name_gets_a_pure_upper_case_ascii_bank_name(name):
+    form = ASCII_UPPER.bank_name(name)
+    assert form == "" or BANK_NAME.fullmatch(form), form
+    assert bank_form(form) == form

@@ -7,8 +7,7 @@ import unicodedata
 
 import pytest
 
-from reconciliation import records
-from reconciliation.reasons import (
+from disburse.core.reasons import (
     ACTION_LABELS_EN,
     ACTION_LABELS_VI,
     REASON_CODES,
@@ -17,11 +16,13 @@ from reconciliation.reasons import (
     codes_of,
     describe_reason,
 )
+from reconciliation import records
 
 _C = ConsequenceClass
-#: Codes whose class other code acts on. Copied on purpose, not imported: the batch builder's
-#: ACCOUNT_PROBLEMS (re-routing to cash, arrears) and ARREARS_RULES (+ AM04, TM01) in
-#: disburse/batches/plan.py, and the flag / suspension in reconciliation/consequences.py.
+#: Codes whose class other code acts on, written out on purpose: the batch builder re-routes
+#: every ``account_problem`` code to cash and carries its arrears (disburse/payments/plan.py
+#: ACCOUNT_PROBLEMS, derived from this table), ARREARS_RULES adds AM04 and TM01, and
+#: reconciliation/consequences.py flags accounts and suspends people by class.
 RELIED_ON = {
     "AC01": _C.ACCOUNT_PROBLEM, "AC03": _C.ACCOUNT_PROBLEM, "AC04": _C.ACCOUNT_PROBLEM,
     "AC06": _C.ACCOUNT_PROBLEM, "MD07": _C.DECEASED, "AM04": _C.RETRY, "TM01": _C.RETRY,
@@ -76,6 +77,15 @@ def test_codes_other_code_relies_on_keep_their_class(code: str, consequence: _C)
 
 def test_only_the_deceased_code_suspends_people() -> None:
     assert codes_of(_C.DECEASED) == {"MD07"}
+
+
+def test_the_batch_build_reroutes_exactly_the_account_problem_codes() -> None:
+    from disburse.payments.plan import ACCOUNT_PROBLEMS, ARREARS_RULES
+
+    assert codes_of(_C.ACCOUNT_PROBLEM) == ACCOUNT_PROBLEMS
+    assert {"AC01", "AC03", "AC04", "AC06", "AC07", "AG01"} <= ACCOUNT_PROBLEMS
+    for rule in ARREARS_RULES.values():
+        assert rule.eligible_reasons == ACCOUNT_PROBLEMS | {"AM04", "TM01"}
 
 
 @pytest.mark.parametrize("code", ["AC02", "AC05", "AC10", "AC13", "AM04", "RC03", "BE16"])

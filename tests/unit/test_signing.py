@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from disburse.core import signing
+from disburse.core.private_files import file_sha256
 from disburse.payments.payment_files import BankProfile, FileHeader, PaymentLine, write_pain001
 from disburse.payments.payment_files import manifest as file_manifest
 from disburse.payments.payment_files.manifest import VerificationCode as Code
@@ -200,7 +201,7 @@ def test_a_signed_file_whose_header_lies_is_caught(tmp_path, ed_key):
     signed = make_signed(tmp_path, ed_key)
     flip_byte(signed.path, b"<CtrlSum>4500003</CtrlSum><InitgPty>",
               b"<CtrlSum>4500004</CtrlSum><InitgPty>")
-    sha256, size = signing.file_sha256(signed.path)
+    sha256, size = file_sha256(signed.path)
     signing.sign_file(signed.path, ed_key, key_id=signed.key_id)
     file_manifest.write_manifest(signed.path, sha256=sha256, size=size, msg_id=HEADER.msg_id,
                                  nb_of_txs=3, ctrl_sum=4_500_004, batch_id="B", batch_hash="x",
@@ -257,7 +258,7 @@ def test_non_pain001_files_are_checked_on_bytes_only(tmp_path, ed_key):
     path.write_bytes(b"end_to_end_id,amount\r\nE1,5\r\nTOTAL,1,5\r\n")
     key_id = signing.key_id_for(ed_key.public_key())
     signing.sign_file(path, ed_key, key_id=key_id)
-    sha256, size = signing.file_sha256(path)
+    sha256, size = file_sha256(path)
     file_manifest.write_manifest(
         path, sha256=sha256, size=size, msg_id="M1", nb_of_txs=1, ctrl_sum=5, batch_id="B",
         batch_hash="h", key_id=key_id, alg="ed25519", signed_at=datetime.now(UTC))

@@ -111,3 +111,10 @@ def test_a_settlement_is_replayed_before_a_rejection() -> None:
 def test_the_conflicts_between_answers_hold_the_instruction() -> None:
     conflicts = {t for t in TRANSITIONS.values() if isinstance(t, ExceptionKind)}
     assert conflicts - CONTESTING == {E.RECORD_FOR_CANCELLED_INSTRUCTION}
+
+
+def test_batches_and_matching_share_one_instruction_state_enum():
+    from disburse.core.instruction_states import InstructionState as kernel_state
+    from disburse.payments.models import InstructionState as stored_state
+
+    assert InstructionState is kernel_state is stored_state

@@ -16,6 +16,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.schemas import load_params
+from disburse.core.periods import PERIOD_RE
 from disburse.core.users import Role
 from disburse.entry.auth import roles_required
 from disburse.entry.context import request_session
@@ -32,7 +33,7 @@ from reconciliation.metrics import (
 report_api = Blueprint("report_api", __name__, url_prefix="/api/v1/reports")
 
 READERS: Final = (Role.AUDITOR, Role.APPROVER, Role.PREPARER, Role.ADMIN)
-PERIOD: Final = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be a month, YYYY-MM")
+PERIOD: Final = validate.Regexp(PERIOD_RE, error="must be a month, YYYY-MM")
 MIMETYPES: Final = {
     "csv": "text/csv; charset=utf-8", "png": "image/png",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

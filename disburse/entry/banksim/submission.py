@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tempfile
 import time
@@ -31,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from disburse.core.private_files import write_atomically
 from disburse.core.signing import (
     PublicKey,
     load_private_key_pem,
@@ -148,10 +148,9 @@ def load_or_create_bank_key(key_dir: Path, bank_bin: str) -> Ed25519PrivateKey:
             raise ValueError(f"{private_path} is not an Ed25519 key")
     else:
         key = Ed25519PrivateKey.generate()
-        descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(private_key_pem(key))
-    (key_dir / f"banksim-{bank_bin}.pub.pem").write_bytes(public_key_pem(key.public_key()))
+        write_atomically(private_path, private_key_pem(key), exclusive=True)
+    write_atomically(key_dir / f"banksim-{bank_bin}.pub.pem", public_key_pem(key.public_key()),
+                     mode=0o644)
     return key
 
 

@@ -5,7 +5,6 @@ Each command prints one summary line and nothing else on stdout.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from beneficiaries.synth.accounts import write_account_book
 from beneficiaries.synth.defects import DefectKind, DefectRates
 from beneficiaries.synth.lists import write_lists
 from beneficiaries.synth.population import DEFAULT_TODAY, write_population_csv
+from disburse.core.periods import is_period
 
 _RATE = click.FloatRange(0.0, 1.0)
-_PERIOD = r"[0-9]{4}-(0[1-9]|1[0-2])"
 
 
 @click.group("synth")
@@ -68,7 +67,7 @@ def lists_command(
     **rates: float,
 ) -> None:
     """Write one beneficiary list per programme and the answer key answer_key.json."""
-    if not re.fullmatch(_PERIOD, period):
+    if not is_period(period):
         raise click.BadParameter("expected YYYY-MM", param_hint="--period")
     summary = write_lists(
         population, out, seed=seed, fmt=fmt, lang=lang, period=period,

@@ -9,7 +9,6 @@ reason.
 from __future__ import annotations
 
 import csv
-import os
 import sqlite3
 import threading
 import unicodedata
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Final
+
+from disburse.core.private_files import replace_durably
 
 #: The CSV header the registry extract must have (extra columns are ignored).
 CSV_COLUMNS: Final[tuple[str, ...]] = (
@@ -350,7 +351,7 @@ def load_population(csv_path: Path, db_path: Path, *, max_errors: int = 20) -> L
         _remove_db_files(side)
         return LoadReport(0, tuple(errors[:max_errors]))
     _remove_db_files(db_path)
-    os.replace(side, db_path)
+    replace_durably(side, db_path)
     return LoadReport(loaded, ())
 
 

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
         PaymentFileTotalsError,
         PaymentLine,
         WriteResult,
-        to_bank_form,
     )
     from disburse.payments.payment_files.pain001 import write_pain001
     from disburse.payments.payment_files.parse import (
@@ -56,7 +55,6 @@ _HOMES: dict[str, str] = {
     "scan_pain001": "disburse.payments.payment_files.parse",
     "split_lines": "disburse.payments.payment_files.split",
     "split_parts": "disburse.payments.payment_files.split",
-    "to_bank_form": "disburse.payments.payment_files.model",
     "validate_pain001": "disburse.payments.payment_files.parse",
     "write_bank_csv": "disburse.payments.payment_files.csv_layout",
     "write_cash_list": "disburse.payments.payment_files.cash_list",
@@ -89,7 +87,6 @@ __all__ = [
     "scan_pain001",
     "split_lines",
     "split_parts",
-    "to_bank_form",
     "validate_pain001",
     "write_bank_csv",
     "write_cash_list",

@@ -13,6 +13,7 @@ import io
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
+from disburse.core.cells import neutralize_cell
 from disburse.payments.payment_files.model import (
     BankProfile,
     FileHeader,
@@ -23,7 +24,6 @@ from disburse.payments.payment_files.model import (
 )
 
 _CHUNK = 4096
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Cell = Callable[[FileHeader, PaymentLine, str], str]
 
@@ -45,16 +45,6 @@ COLUMNS: dict[str, Cell] = {
     "execution_date": lambda h, line, name: h.requested_execution_date.isoformat(),
     "debtor_account": lambda h, line, name: h.debtor_account,
 }
-
-
-def neutralise_cell(text: str) -> str:
-    """Prefix a ``'`` to text a spreadsheet would otherwise read as a formula.
-
-    Example:
-        >>> neutralise_cell('=HYPERLINK("http://x")')
-        '\\'=HYPERLINK("http://x")'
-    """
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def write_bank_csv(
@@ -98,7 +88,7 @@ def write_bank_csv(
         count += 1
         total += line.amount
         name = profile.bank_name(line.creditor_name)
-        writer.writerow([neutralise_cell(cell(header, line, name)) for cell in cells])
+        writer.writerow([neutralize_cell(cell(header, line, name)) for cell in cells])
         if count % _CHUNK == 0:
             _flush(buffer, sink)
     writer.writerow(["TOTAL", count, total])

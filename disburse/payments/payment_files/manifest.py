@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from disburse.core import signing
+from disburse.core.private_files import file_sha256, write_atomically
 from disburse.core.signing import (
     PublicKey,
     SignatureAlg,
@@ -108,7 +109,7 @@ def write_manifest(
         "signed_at": signed_at.astimezone(UTC).isoformat(),
     }
     text = json.dumps(manifest, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
-    return signing.write_atomically(manifest_path(path), text.encode("utf-8"))
+    return write_atomically(manifest_path(path), text.encode("utf-8"))
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def verify_file(
     if not path.is_file():
         return [_problem(VerificationCode.FILE_MISSING, "file", f"{path} does not exist")]
     problems = _check_signature(path, public_key)
-    sha256, size = signing.file_sha256(path)
+    sha256, size = file_sha256(path)
     manifest, manifest_problems = _load_manifest(path)
     problems += manifest_problems
     if manifest is not None:

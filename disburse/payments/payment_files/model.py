@@ -14,9 +14,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from functools import lru_cache
 from typing import BinaryIO, Literal
 
+from beneficiaries.rules import bank_form
 from disburse.core.errors import DomainError
 from disburse.core.signing import SignatureAlg
 
@@ -41,7 +41,6 @@ MAX_SCHEMA_AMOUNT = 10**18 - 1
 _FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _BIN = re.compile(r"[0-9]{6}")
 _BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?")
-_D_WITH_STROKE = str.maketrans({"đ": "d", "Đ": "D"})
 
 
 class Layout(StrEnum):
@@ -303,7 +302,7 @@ class BankProfile:
 
     def bank_name(self, name: str) -> str:
         """Return ``name`` in the form this bank wants it written."""
-        return to_bank_form(name) if self.ascii_upper_names else name
+        return bank_form(name) if self.ascii_upper_names else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,21 +336,3 @@ class HashingSink:
     def result(self, count: int, total: int) -> WriteResult:
         """Return the digest and size of everything written, with the line count and sum."""
         return WriteResult(self._hash.hexdigest(), self.size, count, total)
-
-
-@lru_cache(maxsize=65536)
-def to_bank_form(name: str) -> str:
-    """Return ``name`` upper-case, in ASCII letters without Vietnamese diacritics.
-
-    ``đ``/``Đ`` have no decomposition in Unicode, so they are mapped to ``D`` explicitly before
-    the combining marks are stripped; runs of spaces collapse to one. Cached because the same
-    names recur across a national batch.
-
-    Example:
-        >>> to_bank_form("Trần Thị Đào")
-        'TRAN THI DAO'
-    """
-    mapped = unicodedata.normalize("NFC", name).translate(_D_WITH_STROKE)
-    decomposed = unicodedata.normalize("NFD", mapped)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.upper().split())

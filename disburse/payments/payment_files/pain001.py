@@ -26,7 +26,6 @@ from disburse.payments.payment_files.model import (
     PaymentFileTotalsError,
     PaymentLine,
     WriteResult,
-    to_bank_form,
 )
 
 # How many transactions are joined into one write: large enough that the per-write cost
@@ -98,7 +97,7 @@ def _name_form(profile: BankProfile) -> Callable[[str], str]:
         return escape
 
     def upper_ascii(name: str) -> str:
-        bank_name = to_bank_form(name)
+        bank_name = profile.bank_name(name)
         if not 1 <= len(bank_name) <= 140:
             raise ValueError(f"name {name!r} has no bank form of 1 to 140 characters")
         return escape(bank_name)

@@ -8,7 +8,9 @@ the :class:`ConsequenceClass` the service acts on by itself, and the :class:`Rea
 a person should take.
 
 The consequence class drives automatic steps (``reconciliation.consequences``: an
-``account_problem`` flags the beneficiary's account, ``deceased`` suspends the person), so
+``account_problem`` flags the beneficiary's account, ``deceased`` suspends the person; the
+batch build, ``disburse.payments.plan``, re-routes every ``account_problem`` to cash and
+carries its arrears), so
 only codes that are surely about the beneficiary's own account carry ``account_problem``;
 codes about the department's disbursement account, the file or the banks are ``format`` or
 ``other``. Where the status and the return code sets give one code two meanings, the code is
@@ -16,6 +18,8 @@ left out and described as unknown rather than guessed. Code names and meanings c
 the public ISO external code list; the explanations are this project's own words.
 
 An unknown code is kept and described generically (:func:`describe_reason`), never refused.
+Pure data with no imports beyond the standard library: the kernel's, because both the
+payments domain (re-routing, arrears) and reconciliation (consequences, reports) act on it.
 """
 
 from __future__ import annotations
