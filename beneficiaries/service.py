@@ -9,7 +9,6 @@ savepoint, which is rolled back when the file is rejected as a whole. Services o
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,11 +36,11 @@ from disburse.core import audit
 from disburse.core.clock import utcnow
 from disburse.core.errors import ValidationFailed
 from disburse.core.keyring import Keyring
+from disburse.core.params import fit_file_name
+from disburse.core.private_files import file_sha256
 
 #: Room for a file name in ``list_imports.file_name``.
-_FILE_NAME_LENGTH: int = ListImport.__table__.c.file_name.type.length  # type: ignore[attr-defined]
 #: A suffix longer than this is not an extension worth keeping whole.
-_MAX_SUFFIX = 16
 
 
 @dataclass
@@ -55,30 +54,6 @@ class ImportOptions:
     display_name: str | None = None
     #: Validate in a forked worker process: None decides by file size (more than a chunk).
     parallel: bool | None = None
-
-
-def file_sha256(path: Path) -> tuple[str, int]:
-    """Return the SHA-256 (hex) and size of a file, reading it in blocks."""
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
-def fit_file_name(name: str, limit: int = _FILE_NAME_LENGTH) -> str:
-    """Cut a file name to ``limit`` characters, keeping its extension visible.
-
-    ``a-very-long-name….xlsx``: the stem is cut and marked with an ellipsis, so staff still
-    see what kind of file it was and that the name was shortened.
-    """
-    if len(name) <= limit:
-        return name
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or not stem or len(suffix) + 1 > _MAX_SUFFIX:
-        return name[:limit - 1] + "…"
-    return stem[:limit - len(suffix) - 2] + "…." + suffix
 
 
 #: No list row is shorter than this many bytes, so a smaller file holds less than a chunk.
@@ -114,7 +89,7 @@ def import_list(session: Session, keyring: Keyring, path: Path, *, programme: st
     """
     opts = options or ImportOptions()
     prog = get_programme(programme)
-    name = fit_file_name(opts.display_name or path.name)
+    name = fit_file_name(opts.display_name or path.name, ListImport.file_name)
     sha, size = file_sha256(path)
     mode = "accept_valid" if opts.accept_valid else "all_or_nothing"
     report = ImportReport(None, prog.code, name, sha, ImportOutcome.APPLIED.value, mode)

@@ -92,17 +92,18 @@ def fit_file_name(name: str, column: Any) -> str:
 
 
 def cut_file_name(name: str, length: int) -> str:
-    """Cut a file name to ``length`` characters, keeping its suffix.
+    """Cut a file name to ``length`` characters, keeping its suffix and marking the cut.
 
-    The suffix tells the importers the format (``.xml``, ``.csv``), so the stem is cut and
-    the suffix kept, when the suffix is short enough to be one. Names that fit are unchanged.
+    ``a-very-long-name….xlsx``: the suffix tells the importers the format (``.xml``,
+    ``.csv``) and staff what kind of file it was, so the stem is cut and ended with an
+    ellipsis, when the suffix is short enough to be one. Names that fit are unchanged.
     """
     if len(name) <= length:
         return name
     suffix = PurePosixPath(name).suffix
-    if not suffix or len(suffix) > _MAX_SUFFIX or len(suffix) >= length:
-        return name[:length]
-    return name[:length - len(suffix)] + suffix
+    if not suffix or len(suffix) > _MAX_SUFFIX or len(suffix) + 1 >= length:
+        return name[:length - 1] + "…"
+    return name[:length - len(suffix) - 1] + "…" + suffix
 
 
 def column_length(column: Any) -> int:

@@ -242,11 +242,11 @@ def test_the_largest_id_filter_finds_nothing(world: World) -> None:
 
 @pytest.mark.parametrize(("name", "length", "expected"), [
     ("short.xml", 200, "short.xml"),
-    ("a" * 300 + ".xml", 200, "a" * 196 + ".xml"),
-    ("a" * 300 + ".camt054.xml", 20, "a" * 16 + ".xml"),
-    ("a" * 300, 200, "a" * 200),
-    ("a" * 300 + "." + "b" * 40, 200, ("a" * 300 + "." + "b" * 40)[:200]),
-    ("x.verylongsuffix", 5, "x.ver"),
+    ("a" * 300 + ".xml", 200, "a" * 195 + "….xml"),
+    ("a" * 300 + ".camt054.xml", 20, "a" * 15 + "….xml"),
+    ("a" * 300, 200, "a" * 199 + "…"),
+    ("a" * 300 + "." + "b" * 40, 200, ("a" * 300 + "." + "b" * 40)[:199] + "…"),
+    ("x.verylongsuffix", 5, "x.ve…"),
 ])
 def test_cut_file_name_keeps_a_short_suffix(name: str, length: int, expected: str) -> None:
     assert cut_file_name(name, length) == expected
@@ -266,4 +266,4 @@ def test_a_5004_character_file_name_is_stored_cut_to_its_column(app: Flask,
     limit = column_length(ReceivedReturnFile.file_name)
     with unit_of_work(services(app).session_factory) as session:
         stored = session.execute(select(ReceivedReturnFile.file_name)).scalars().all()
-    assert stored == ["r" * (limit - 4) + ".xml"]
+    assert stored == ["r" * (limit - 5) + "….xml"]
