@@ -42,12 +42,14 @@ DEFAULT_CHALLENGE = 'Basic realm="disburse", charset="UTF-8"'
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
+def create_app(config: Settings | dict[str, Any] | None = None, *, web: bool = True) -> Flask:
     """Create the web application.
 
     Args:
         config: ``Settings``, or a dict of overrides on top of the ``DISBURSE_*`` environment,
             or None for the environment alone.
+        web: register the API blueprints; a command-line run that serves no request leaves
+            them out, so that it does not import every domain's API at start-up.
     """
     restrict_umask()  # the database, stored imports and payment files: owner-only (0600/0700)
     settings = config if isinstance(config, Settings) else Settings.from_env(**(config or {}))
@@ -65,7 +67,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     _register_errors(app)
     _register_security_headers(app)
     _register_request_transaction(app)
-    _register_blueprints(app)
+    if web:
+        _register_blueprints(app)
     return app
 
 

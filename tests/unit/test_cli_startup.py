@@ -91,3 +91,31 @@ def test_every_command_and_extra_subcommand_is_registered() -> None:
         for module, attribute in extras:
             extra = getattr(importlib.import_module(module), attribute)
             assert command.commands[extra.name] is extra
+
+
+def test_a_command_that_serves_no_request_builds_the_app_without_the_api(tmp_path: object
+                                                                        ) -> None:
+    # `disburse users list` runs inside the app, but registers no blueprint: it would import
+    # every domain's API (the return parsers, the reports) for nothing
+    body = ("import contextlib, io\n"
+            "from disburse.entry.cli.main import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    cli.main(['users', 'list'], prog_name='disburse')\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('disburse.entry.api')"
+            " or m.startswith('reconciliation.parsers'))))")
+    env = {**os.environ, "DISBURSE_DATA_DIR": str(tmp_path), "DISBURSE_LOG_DIR": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", "import json, sys\n" + body],
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_routes_still_lists_the_api(tmp_path: object) -> None:
+    env = {**os.environ, "DISBURSE_DATA_DIR": str(tmp_path), "DISBURSE_LOG_DIR": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", "from disburse.entry.cli.main import main; "
+                           "main()", "routes"], capture_output=True, text=True, timeout=120,
+                          env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "/api/v1/batches" in done.stdout and "/api/v1/bank/returns" in done.stdout

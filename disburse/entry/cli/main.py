@@ -198,10 +198,22 @@ def _log_unexpected() -> str:
     return str(path)
 
 
+#: Flask's own commands that serve or list requests: only they need the API blueprints.
+_WEB_COMMANDS = frozenset({"run", "routes", "shell"})
+
+
 def _make_app() -> Flask:
     from disburse.entry.app import create_app
 
-    return create_app()
+    return create_app(web=_top_command() in _WEB_COMMANDS)
+
+
+def _top_command() -> str | None:
+    """The name of the top-level command being run (``users`` in ``disburse users list``)."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.parent is not None and ctx.parent.parent is not None:
+        ctx = ctx.parent
+    return ctx.info_name if ctx is not None and ctx.parent is not None else None
 
 
 cli = DisburseGroup(
