@@ -19,11 +19,11 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from disburse.core.errors import ConcurrentChange
+from disburse.core.errors import ConcurrentChange, ConfigurationError
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -198,3 +198,25 @@ def contention_conflict(error: BaseException) -> ConcurrentChange | None:
         return None
     return ConcurrentChange("another change to the same data was being saved at the same "
                             "moment; nothing was changed by this request: try again")
+
+
+#: A table or column the models expect is missing: the database was never migrated, or was
+#: migrated by an older release (PostgreSQL undefined_table / undefined_column; SQLite's text).
+_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
+_SCHEMA_MESSAGES = ("no such table", "no such column")
+
+
+def missing_schema(error: BaseException) -> ConfigurationError | None:
+    """Return a one-line hint when ``error`` means the schema is missing or out of date.
+
+    A command run before ``disburse db upgrade`` then tells the user what to run instead of
+    reporting an internal error.
+    """
+    if not isinstance(error, (OperationalError, ProgrammingError)):
+        return None
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    message = str(error.orig).lower()
+    if sqlstate not in _SCHEMA_SQLSTATES and not any(t in message for t in _SCHEMA_MESSAGES):
+        return None
+    return ConfigurationError("the database has no tables yet, or an older schema: run "
+                              "`disburse db upgrade`")

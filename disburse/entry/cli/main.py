@@ -173,11 +173,12 @@ class DisburseGroup(FlaskGroup):
             sys.stderr.close()
             ctx.exit(0)
         except Exception as error:
-            from disburse.core.db import contention_conflict
+            from disburse.core.db import contention_conflict, missing_schema
 
-            conflict = contention_conflict(error)
-            if conflict is not None:  # a concurrent writer won; nothing of ours was saved
-                click.echo(f"Error: {conflict.one_line()}", err=True)
+            # a concurrent writer won (nothing of ours was saved), or the schema is missing
+            known = contention_conflict(error) or missing_schema(error)
+            if known is not None:
+                click.echo(f"Error: {known.one_line()}", err=True)
                 ctx.exit(1)
             if os.environ.get("DISBURSE_DEBUG"):
                 raise
