@@ -115,6 +115,27 @@ def list_users(session: Session) -> list[User]:
     return list(session.execute(select(User).order_by(User.name)).scalars())
 
 
+def set_password(session: Session, name: str, password: str, *, actor: str) -> User:
+    """Give user ``name`` a new password (argon2id hash); audited, the password never is.
+
+    Raises:
+        NotFound: no such user.
+        ValidationFailed: the password is shorter than ``MIN_PASSWORD_LENGTH``.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    user = session.execute(
+        select(User).where(User.name == name).with_for_update()
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    user.password_hash = _hasher.hash(password)
+    session.flush()
+    audit.record(session, actor=actor, action="user.set_password", object_type="user",
+                 object_id=name)
+    return user
+
+
 def disable_user(session: Session, name: str, *, actor: str) -> User:
     """Disable a user so they can no longer sign in or act; audited."""
     user = session.execute(

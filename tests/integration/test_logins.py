@@ -194,3 +194,25 @@ def test_http_basic_is_throttled_and_locked_answers_401(app: Flask, run_cli: Cli
         assert len(failed) == 5  # then the lock: refused unchecked, nothing more written
         assert {d["address"] for d in failed} == {"127.0.0.1"}
         assert audit.verify_chain(session).broken is None
+
+
+def test_set_password_replaces_the_old_one_and_is_audited(app: Flask, run_cli: CliRun) -> None:
+    assert run_cli("keys", "init").exit_code == 0
+    assert run_cli("users", "add", "lan", "--role", "preparer", "--password-stdin",
+                   input=PASSWORD + "\n").exit_code == 0
+    new = "một mật khẩu mới đủ dài 456"
+    short = run_cli("users", "set-password", "lan", "--password-stdin", input="short\n")
+    assert short.exit_code == 1 and "at least" in short.output
+    nobody = run_cli("users", "set-password", "nobody", "--password-stdin", input=new + "\n")
+    assert nobody.exit_code == 1 and "no user named 'nobody'" in nobody.output
+    done = run_cli("users", "set-password", "lan", "--password-stdin", input=new + "\n")
+    assert done.exit_code == 0, done.output
+    svc: Any = app.extensions["disburse"]
+    with pytest.raises(Unauthorized):
+        users.authenticate(svc.session_factory, "lan", PASSWORD)
+    assert users.authenticate(svc.session_factory, "lan", new).name == "lan"
+    with svc.session_factory() as session:
+        entries = session.execute(select(audit.AuditEntry.action, audit.AuditEntry.detail)
+                                  .where(audit.AuditEntry.object_id == "lan")).tuples().all()
+    assert ("user.set_password", {}) in entries
+    assert all(new not in str(detail) for _, detail in entries)

@@ -102,6 +102,20 @@ def users_disable(name: str, actor: str) -> None:
         click.echo(f"disabled user {name}")
 
 
+@users_group.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@actor_option
+def users_set_password(name: str, password_stdin: bool, actor: str) -> None:
+    """Set a new password for user NAME (prompted for, or read from stdin)."""
+    password = _read_password(password_stdin)
+    if not password:
+        raise ValidationFailed("no password given")
+    with unit_of_work(services().session_factory, write=True) as session:
+        users.set_password(session, name, password, actor=actor)
+    click.echo(f"set a new password for user {name}")
+
+
 @users_group.command("unlock")
 @click.argument("name")
 @actor_option
