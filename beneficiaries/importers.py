@@ -46,6 +46,7 @@ class ListFileError(ValidationFailed):
 
     code = "list_file_unreadable"
     title = "List file rejected"
+    title_vi = "Tệp danh sách bị từ chối"
 
 
 @dataclass(frozen=True, slots=True)

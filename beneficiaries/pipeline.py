@@ -46,6 +46,7 @@ class ValidationWorkerFailed(DomainError):
     status = 500
     code = "validation_worker_failed"
     title = "List validation failed"
+    title_vi = "Danh sách chi trả không hợp lệ"
 
 
 def _encode(checked: list[Checked], keyring: Keyring) -> bytes:

@@ -24,6 +24,11 @@ from disburse.entry.app import create_app
 from disburse.entry.cli.main import cli
 from disburse.entry.migrate import alembic_config
 
+# The suite asserts the English text of the command line (DISBURSE_LANG defaults to
+# Vietnamese); tests of the Vietnamese default unset it themselves. Set in the environment so
+# the commands the end-to-end tests start as processes speak English too.
+os.environ["DISBURSE_LANG"] = "en"
+
 TEST_DB_ENV = "DISBURSE_TEST_DATABASE_URL"
 #: The audit MAC key of sessions made outside an application (an application's sessions use
 #: its own keyring's key, see ``disburse.core.audit``).

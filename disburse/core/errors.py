@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from disburse.core.lang import pick
+
 
 class DomainError(Exception):
     """A failure a user can understand and act on.
@@ -11,7 +13,8 @@ class DomainError(Exception):
     Attributes:
         status: the HTTP status the API answers with.
         code: a stable machine-readable identifier (snake_case).
-        title: a short, fixed summary of the kind of problem.
+        title: a short, fixed summary of the kind of problem (English: the API's title).
+        title_vi: the same summary in Vietnamese, for the command line.
         detail: what happened in this occurrence, for a person to read.
         extra: further members of the problem document (e.g. row errors).
     """
@@ -19,6 +22,7 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "domain_error"
     title: ClassVar[str] = "Request cannot be carried out"
+    title_vi: ClassVar[str] = "Không thực hiện được yêu cầu"
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -38,8 +42,21 @@ class DomainError(Exception):
         return problem
 
     def one_line(self) -> str:
-        """Return the message the CLI prints: ``title: detail``."""
-        return f"{self.title}: {self.detail}"
+        """Return the message the CLI prints: ``title: detail``, the title in ``DISBURSE_LANG``.
+
+        The detail is the occurrence's own text (as the service wrote it).
+        """
+        return f"{pick(self._title_vi(), self.title)}: {self.detail}"
+
+    @classmethod
+    def _title_vi(cls) -> str:
+        """The Vietnamese title; a subclass that set only an English title keeps its own."""
+        for klass in cls.__mro__:
+            if "title_vi" in vars(klass):
+                return str(vars(klass)["title_vi"])
+            if "title" in vars(klass):
+                return str(vars(klass)["title"])
+        return cls.title
 
 
 class NotFound(DomainError):
@@ -48,6 +65,7 @@ class NotFound(DomainError):
     status = 404
     code = "not_found"
     title = "Not found"
+    title_vi = "Không tìm thấy"
 
 
 class Conflict(DomainError):
@@ -56,6 +74,7 @@ class Conflict(DomainError):
     status = 409
     code = "conflict"
     title = "Conflict"
+    title_vi = "Xung đột dữ liệu"
 
 
 class ConcurrentChange(Conflict):
@@ -68,6 +87,7 @@ class ConcurrentChange(Conflict):
 
     code = "concurrent_change"
     title = "Concurrent change"
+    title_vi = "Dữ liệu vừa bị thay đổi đồng thời (thử lại)"
 
 
 class InvalidTransition(Conflict):
@@ -75,6 +95,7 @@ class InvalidTransition(Conflict):
 
     code = "invalid_transition"
     title = "Invalid state transition"
+    title_vi = "Chuyển trạng thái không hợp lệ"
 
 
 class ValidationFailed(DomainError):
@@ -83,6 +104,7 @@ class ValidationFailed(DomainError):
     status = 422
     code = "validation_failed"
     title = "Validation failed"
+    title_vi = "Dữ liệu không hợp lệ"
 
 
 class Unauthorized(DomainError):
@@ -91,6 +113,7 @@ class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
     title = "Authentication required"
+    title_vi = "Cần đăng nhập"
 
 
 class Forbidden(DomainError):
@@ -99,6 +122,7 @@ class Forbidden(DomainError):
     status = 403
     code = "forbidden"
     title = "Not allowed"
+    title_vi = "Không được phép"
 
 
 class Upstream(DomainError):
@@ -107,6 +131,7 @@ class Upstream(DomainError):
     status = 502
     code = "upstream_error"
     title = "Upstream service failed"
+    title_vi = "Dịch vụ bên ngoài bị lỗi"
 
 
 class ConfigurationError(DomainError):
@@ -115,3 +140,4 @@ class ConfigurationError(DomainError):
     status = 500
     code = "configuration_error"
     title = "Configuration problem"
+    title_vi = "Lỗi cấu hình"

@@ -47,6 +47,7 @@ class DecryptionFailed(DomainError):
     status = 500
     code = "decryption_failed"
     title = "Encrypted data cannot be read"
+    title_vi = "Không đọc được dữ liệu đã mã hoá"
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ class RewriteMismatch(Conflict):
 
     code = "payment_file_rewrite_mismatch"
     title = "Re-written payment file differs from the recorded one"
+    title_vi = "Tệp chi trả ghi lại khác với tệp đã lưu"
 
 
 class PaymentFileInvalid(DomainError):
@@ -86,6 +87,7 @@ class PaymentFileInvalid(DomainError):
     status = 500
     code = "payment_file_invalid"
     title = "Payment file fails its schema"
+    title_vi = "Tệp chi trả không đúng lược đồ XSD"
 
 
 @dataclass(frozen=True, slots=True)

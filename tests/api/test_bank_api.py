@@ -278,5 +278,6 @@ def test_cli_registers_a_bank_and_prints_a_working_token_once(app: Flask, client
     token = issued.stdout.strip()
     assert client.get("/api/v1/bank/payment-files", headers=auth(token)).status_code == 200
     listed = run_cli("banks", "list")
-    assert "970418\tBIDV\tbidv\thttps://bank.invalid\ttoken" in listed.output
+    assert listed.output.splitlines()[0] == "BIN\tname\tbank table\troute\tAPI URL\ttoken"
+    assert "970418\tBIDV\tBIDV\tbidv\thttps://bank.invalid\ttoken" in listed.output
     assert token not in listed.output

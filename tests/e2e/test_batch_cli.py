@@ -106,7 +106,8 @@ def test_create_submit_approve_show(prepared: CliRun) -> None:
     assert "[approved] prepared by lan" in text and "approved by minh" in text
     assert "excluded deceased: 1" in text
     listed = ok(run("batch", "list")).stdout.splitlines()
-    assert listed[0].split("\t")[:5] == [batch_id, "pension", "2026-11", "-", "approved"]
+    assert listed[0].split("\t")[:5] == ["id", "programme", "period", "province", "state"]
+    assert listed[1].split("\t")[:5] == [batch_id, "pension", "2026-11", "-", "approved"]
 
 
 def test_errors_are_one_line_with_exit_1(prepared: CliRun) -> None:

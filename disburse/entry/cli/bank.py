@@ -26,11 +26,15 @@ from bank_adapters.outbox import (
     list_submissions,
     outgoing_file,
 )
+from beneficiaries.reference import load_banks
 from disburse.core.errors import Conflict, ValidationFailed
+from disburse.core.lang import pick
 from disburse.core.signing import PrivateKey
 from disburse.core.uow import unit_of_work
 from disburse.core.users import Role, require_role
 from disburse.entry.cli.actor import actor_option
+from disburse.entry.cli.banknames import bank_label
+from disburse.entry.cli.output import echo_table, say
 from disburse.entry.context import Services, services
 from disburse.payments.queries import batch_payment_files
 from disburse.payments.routing import load_routing
@@ -70,7 +74,8 @@ def banks_add(bank_bin: str, name: str, route: str, public_key: Path, profile: s
                               public_key_pem=public_key.read_text(encoding="ascii"),
                               actor=actor, profile=profile_data, api_base_url=api_url,
                               routing=load_routing(svc.settings.routes_file))
-        click.echo(f"registered bank {bank.bin} {bank.name} (route {bank.route})")
+        say(f"đã đăng ký ngân hàng {bank.bin} {bank.name} (tuyến {bank.route})",
+            f"registered bank {bank.bin} {bank.name} (route {bank.route})")
 
 
 @banks_group.command("token")
@@ -95,9 +100,23 @@ def banks_list(as_json: bool) -> None:
     if as_json:
         _echo_json(rows)
         return
-    for row in rows:
-        click.echo(f"{row['bin']}\t{row['name']}\t{row['route']}\t{row['api_url'] or '-'}\t"
-                   f"{'token' if row['has_token'] else 'no token'}")
+    echo_table((("BIN", "BIN"), ("Ngân hàng", "name"), ("Tên trong bảng ngân hàng", "bank table"),
+                ("Tuyến", "route"), ("Địa chỉ API", "API URL"), ("Mã truy cập", "token")),
+               ((row["bin"], row["name"], _table_name(str(row["bin"])), row["route"], row["api_url"],
+                 pick("có", "token") if row["has_token"] else pick("chưa có", "no token"))
+                for row in rows))
+
+
+def _table_name(bank_bin: str) -> str:
+    """The bank's short name in the Vietnamese bank table, ``-`` when it is not there."""
+    known = load_banks().get(bank_bin)
+    return known.short_name if known is not None else "-"
+
+
+def _registered_names(svc: Services) -> dict[str, str]:
+    """The registered banks' names by BIN."""
+    with unit_of_work(svc.session_factory) as session:
+        return {bank.bin: bank.name for bank in banks.list_banks(session)}
 
 
 def _registry(svc: Services) -> AdapterRegistry:
@@ -122,8 +141,10 @@ def _print_report(report: DeliveryReport) -> None:
     for msg_id, state in sorted(report.states.items()):
         click.echo(f"{msg_id}\t{state}")
     for route in sorted(report.breaker_open):
-        click.echo(f"route {route}: circuit open, left for the next run", err=True)
-    click.echo(f"{report.submits} submission(s), {report.status_queries} status query(ies)")
+        say(f"tuyến {route}: tạm ngắt, để lại cho lần chạy sau",
+            f"route {route}: circuit open, left for the next run", err=True)
+    say(f"{report.submits} lần gửi, {report.status_queries} lần hỏi trạng thái",
+        f"{report.submits} submission(s), {report.status_queries} status query(ies)")
 
 
 @outbox_group.command("deliver")
@@ -151,9 +172,11 @@ def outbox_list(batch_id: int | None, state: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json(rows)
         return
-    for row in rows:
-        click.echo(f"{row['id']}\t{row['batch_id']}\t{row['route']}\t{row['msg_id']}\t"
-                   f"{row['state']}\t{row['attempts']}\t{row['last_error'] or ''}")
+    echo_table((("ID", "id"), ("Đợt chi trả", "batch"), ("Tuyến", "route"), ("MsgId", "msg id"),
+                ("Trạng thái", "state"), ("Số lần gửi", "attempts"),
+                ("Lỗi gần nhất", "last error")),
+               ((row["id"], row["batch_id"], row["route"], row["msg_id"], row["state"],
+                 row["attempts"], row["last_error"] or "") for row in rows))
 
 
 @outbox_group.command("fetch-returns")
@@ -171,11 +194,14 @@ def outbox_fetch_returns(actor: str, as_json: bool) -> None:
     if as_json:
         _echo_json(report.to_dict())
     else:
-        for found in report.files:
-            click.echo(f"{found.bank_bin}\t{found.name}\t{found.outcome}\t"
-                       f"{found.records} records\t{found.events} state changes")
+        names = _registered_names(svc)
+        echo_table((("Ngân hàng", "bank"), ("Tệp", "file"), ("Kết quả", "outcome"),
+                    ("Số bản ghi", "records"), ("Thay đổi trạng thái", "state changes")),
+                   ((bank_label(found.bank_bin, names), found.name, found.outcome,
+                     found.records, found.events) for found in report.files))
         for bank_bin, error in sorted(report.failed_banks.items()):
-            click.echo(f"bank {bank_bin}: fetch failed: {error}", err=True)
+            say(f"ngân hàng {bank_label(bank_bin, names)}: không lấy được tệp: {error}",
+                f"bank {bank_label(bank_bin, names)}: fetch failed: {error}", err=True)
     if report.failed:
         sys.exit(1)
 
@@ -210,7 +236,8 @@ def batch_send(batch_id: int, actor: str, files_dir: Path | None) -> None:
     with unit_of_work(svc.session_factory, write=True) as session:
         require_role(session, actor, Role.PREPARER, Role.APPROVER, Role.ADMIN)
         rows = enqueue_batch(session, batch_id, actor=actor)
-    click.echo(f"batch {batch_id}: {len(rows)} submission(s) recorded")
+    say(f"đợt chi trả {batch_id}: đã ghi nhận {len(rows)} lần gửi",
+        f"batch {batch_id}: {len(rows)} submission(s) recorded")
     _print_report(_deliver(svc, actor))
 
 

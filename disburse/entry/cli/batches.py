@@ -10,9 +10,11 @@ from flask.cli import AppGroup
 from beneficiaries.programmes import PROGRAMMES
 from beneficiaries.registry import HttpPopulationRegistry
 from disburse.core.clock import business_date
+from disburse.core.lang import pick
 from disburse.core.uow import unit_of_work
 from disburse.entry.cli.actor import actor_option
-from disburse.entry.cli.output import echo_json
+from disburse.entry.cli.banknames import bank_label
+from disburse.entry.cli.output import echo_json, echo_table, say
 from disburse.entry.context import services
 from disburse.payments import service
 from disburse.payments.lifecycle import BatchState
@@ -23,24 +25,35 @@ batch_group = AppGroup("batch", help="Monthly payment batches and their approval
 
 
 def _print_summary(data: dict[str, Any]) -> None:
-    click.echo(f"batch {data['batch_id']}: {data['programme']} {data['period']}"
-               f"{' province ' + data['province_code'] if data['province_code'] else ''} "
-               f"[{data['state']}] prepared by {data['preparer']}")
-    click.echo(f"instructions {data['count']:,}  total {data['total']:,} VND  "
-               f"arrears {data['arrears_total']:,} VND  re-routed to cash {data['rerouted']}")
-    click.echo(f"execution date {data['requested_execution_date']}  hash {data['content_hash']}")
+    province = data["province_code"]
+    say(f"đợt chi trả {data['batch_id']}: {data['programme']} kỳ {data['period']}"
+        f"{' tỉnh ' + province if province else ''} [{data['state']}] "
+        f"người lập {data['preparer']}",
+        f"batch {data['batch_id']}: {data['programme']} {data['period']}"
+        f"{' province ' + province if province else ''} "
+        f"[{data['state']}] prepared by {data['preparer']}")
+    say(f"số lệnh {data['count']:,}  tổng {data['total']:,} VND  "
+        f"truy lĩnh {data['arrears_total']:,} VND  chuyển sang tiền mặt {data['rerouted']}",
+        f"instructions {data['count']:,}  total {data['total']:,} VND  "
+        f"arrears {data['arrears_total']:,} VND  re-routed to cash {data['rerouted']}")
+    say(f"ngày thực hiện {data['requested_execution_date']}  mã băm {data['content_hash']}",
+        f"execution date {data['requested_execution_date']}  hash {data['content_hash']}")
     for row in data["by_route"]:
-        click.echo(f"  route {row['route']:<16} {row['count']:>9,}  {row['total']:>18,}")
+        say(f"  tuyến {row['route']:<16} {row['count']:>9,}  {row['total']:>18,}",
+            f"  route {row['route']:<16} {row['count']:>9,}  {row['total']:>18,}")
     for row in data["by_bank"]:
-        click.echo(f"  bank  {row['bank_bin'] or 'cash':<16} {row['count']:>9,}  "
-                   f"{row['total']:>18,}")
+        label = (bank_label(row["bank_bin"]) if row["bank_bin"]
+                 else pick("tiền mặt", "cash"))
+        say(f"  ngân hàng {label:<30} {row['count']:>9,}  {row['total']:>18,}",
+            f"  bank  {label:<30} {row['count']:>9,}  {row['total']:>18,}")
     for reason, entry in data["exclusions"].items():
-        click.echo(f"  excluded {reason}: {entry['count']}")
+        say(f"  loại ra {reason}: {entry['count']}", f"  excluded {reason}: {entry['count']}")
     if data["approval"]:
         a = data["approval"]
-        click.echo(f"approved by {a['approver']} at {a['at']} (hash {a['batch_hash']})")
+        say(f"người phê duyệt {a['approver']} lúc {a['at']} (mã băm {a['batch_hash']})",
+            f"approved by {a['approver']} at {a['at']} (hash {a['batch_hash']})")
     if data["reason"]:
-        click.echo(f"reason: {data['reason']}")
+        say(f"lý do: {data['reason']}", f"reason: {data['reason']}")
 
 
 @batch_group.command("create")
@@ -74,8 +87,10 @@ def submit_command(batch_id: int, actor: str) -> None:
     """Submit batch BATCH_ID for approval."""
     with unit_of_work(services().session_factory, write=True) as session:
         batch = service.submit_batch(session, batch_id, actor=actor)
-        click.echo(f"batch {batch.id} is {batch.state}: {batch.count:,} instructions, "
-                   f"{batch.total:,} VND, hash {batch.content_hash}")
+        say(f"đợt chi trả {batch.id}: {batch.state}: {batch.count:,} lệnh, "
+            f"{batch.total:,} VND, mã băm {batch.content_hash}",
+            f"batch {batch.id} is {batch.state}: {batch.count:,} instructions, "
+            f"{batch.total:,} VND, hash {batch.content_hash}")
 
 
 @batch_group.command("approve")
@@ -85,8 +100,10 @@ def approve_command(batch_id: int, actor: str) -> None:
     """Approve batch BATCH_ID (a second person with the approver role)."""
     with unit_of_work(services().session_factory, write=True) as session:
         approval = service.approve_batch(session, batch_id, actor=actor)
-        click.echo(f"batch {batch_id} approved by {approval.approver}: {approval.count:,} "
-                   f"instructions, {approval.total:,} VND, hash {approval.batch_hash}")
+        say(f"đợt chi trả {batch_id} đã được {approval.approver} phê duyệt: "
+            f"{approval.count:,} lệnh, {approval.total:,} VND, mã băm {approval.batch_hash}",
+            f"batch {batch_id} approved by {approval.approver}: {approval.count:,} "
+            f"instructions, {approval.total:,} VND, hash {approval.batch_hash}")
 
 
 @batch_group.command("reject")
@@ -97,7 +114,8 @@ def reject_command(batch_id: int, actor: str, reason: str) -> None:
     """Reject batch BATCH_ID back to draft, with a reason."""
     with unit_of_work(services().session_factory, write=True) as session:
         batch = service.reject_batch(session, batch_id, actor=actor, reason=reason)
-        click.echo(f"batch {batch.id} rejected back to {batch.state}: {batch.reason}")
+        say(f"đợt chi trả {batch.id} bị từ chối, trở về {batch.state}: {batch.reason}",
+            f"batch {batch.id} rejected back to {batch.state}: {batch.reason}")
 
 
 @batch_group.command("cancel")
@@ -108,8 +126,10 @@ def cancel_command(batch_id: int, actor: str, reason: str) -> None:
     """Cancel batch BATCH_ID before it is submitted to a bank (its instructions are freed)."""
     with unit_of_work(services().session_factory, write=True) as session:
         batch = service.cancel_batch(session, batch_id, actor=actor, reason=reason)
-        click.echo(f"batch {batch.id} cancelled ({batch.count:,} instructions, "
-                   f"{batch.total:,} VND freed)")
+        say(f"đợt chi trả {batch.id} đã huỷ (giải phóng {batch.count:,} lệnh, "
+            f"{batch.total:,} VND)",
+            f"batch {batch.id} cancelled ({batch.count:,} instructions, "
+            f"{batch.total:,} VND freed)")
 
 
 @batch_group.command("edit")
@@ -124,8 +144,9 @@ def edit_command(instruction_id: int, amount: int | None, remove: bool, actor: s
     with unit_of_work(services().session_factory, write=True) as session:
         batch = service.edit_instruction(session, instruction_id, actor=actor, amount=amount,
                                          remove=remove, reason=reason)
-        click.echo(f"batch {batch.id} is {batch.state}: {batch.count:,} instructions, "
-                   f"{batch.total:,} VND")
+        say(f"đợt chi trả {batch.id}: {batch.state}: {batch.count:,} lệnh, {batch.total:,} VND",
+            f"batch {batch.id} is {batch.state}: {batch.count:,} instructions, "
+            f"{batch.total:,} VND")
 
 
 @batch_group.command("show")
@@ -156,7 +177,11 @@ def list_command(programme: str | None, period: str | None, state: str | None, l
     if as_json:
         echo_json(rows)
         return
-    for row in rows:
-        click.echo(f"{row['id']}\t{row['programme']}\t{row['period']}\t"
-                   f"{row['province_code'] or '-'}\t{row['state']}\t{row['count']:,}\t"
-                   f"{row['total']:,}\t{row['preparer']}")
+    echo_table(_LIST_COLUMNS, (
+        (row["id"], row["programme"], row["period"], row["province_code"], row["state"],
+         f"{row['count']:,}", f"{row['total']:,}", row["preparer"]) for row in rows))
+
+
+_LIST_COLUMNS = (("ID", "id"), ("Chương trình", "programme"), ("Kỳ", "period"),
+                 ("Tỉnh", "province"), ("Trạng thái", "state"), ("Số lệnh", "instructions"),
+                 ("Tổng (VND)", "total (VND)"), ("Người lập", "preparer"))

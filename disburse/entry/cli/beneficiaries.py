@@ -20,7 +20,7 @@ from disburse.core.private_files import open_private
 from disburse.core.uow import unit_of_work
 from disburse.core.users import Role, require_role
 from disburse.entry.cli.actor import actor_option
-from disburse.entry.cli.output import echo_json
+from disburse.entry.cli.output import echo_json, echo_table, say
 from disburse.entry.context import services
 
 beneficiaries_group = AppGroup("beneficiaries", help="Beneficiary registry and list imports.")
@@ -55,16 +55,23 @@ def import_command(file: Path, programme: str, actor: str, accept_valid: bool,
 
 def _print_report(report: ImportReport) -> None:
     c = report.counts
-    click.echo(f"import {report.import_id}: {report.file_name} ({report.programme}) "
-               f"{report.outcome}: {report.message}")
-    click.echo(f"rows {c.rows}  added {c.added}  updated {c.updated}  unchanged {c.unchanged}  "
-               f"rejected {c.rejected}  flagged {c.flagged}  absent {c.absent}  ended {c.ended}")
+    say(f"lần nhập {report.import_id}: {report.file_name} ({report.programme}) "
+        f"{report.outcome}: {report.message}",
+        f"import {report.import_id}: {report.file_name} ({report.programme}) "
+        f"{report.outcome}: {report.message}")
+    say(f"số dòng {c.rows}  thêm {c.added}  cập nhật {c.updated}  không đổi {c.unchanged}  "
+        f"bị từ chối {c.rejected}  cần xem {c.flagged}  vắng {c.absent}  dừng {c.ended}",
+        f"rows {c.rows}  added {c.added}  updated {c.updated}  unchanged {c.unchanged}  "
+        f"rejected {c.rejected}  flagged {c.flagged}  absent {c.absent}  ended {c.ended}")
     for finding in (report.errors + report.flags)[:50]:
-        click.echo(f"  {finding.file}: row {finding.row}: {finding.column}: "
-                   f"[{finding.code}] {finding.message_en}")
+        say(f"  {finding.file}: dòng {finding.row}: {finding.column}: "
+            f"[{finding.code}] {finding.message_vi}",
+            f"  {finding.file}: row {finding.row}: {finding.column}: "
+            f"[{finding.code}] {finding.message_en}")
     more = len(report.errors) + len(report.flags) - 50
     if more > 0:
-        click.echo(f"  ... and {more} more (see the stored report or --json)")
+        say(f"  ... và {more} dòng nữa (xem báo cáo đã lưu hoặc --json)",
+            f"  ... and {more} more (see the stored report or --json)")
 
 
 @beneficiaries_group.command("template")
@@ -96,11 +103,17 @@ def list_command(programme: str | None, province: str | None, commune: str | Non
     if as_json:
         echo_json(page)
         return
-    click.echo(f"{page['total']} beneficiaries")
-    for item in page["items"]:
-        click.echo(f"{item['id']}\t{item['programme']}\t{item['citizen_id']}\t"
-                   f"{item['full_name']}\t{item['province_code']}/{item['commune_code']}\t"
-                   f"{item['monthly_amount']:,}\t{item['channel']}\t{item['status']}")
+    say(f"{page['total']} người thụ hưởng", f"{page['total']} beneficiaries")
+    echo_table(_LIST_COLUMNS, (
+        (item["id"], item["programme"], item["citizen_id"], item["full_name"],
+         f"{item['province_code']}/{item['commune_code']}", f"{item['monthly_amount']:,}",
+         item["channel"], item["status"]) for item in page["items"]))
+
+
+_LIST_COLUMNS = (("ID", "id"), ("Chương trình", "programme"), ("CCCD", "citizen ID"),
+                 ("Họ và tên", "full name"), ("Tỉnh/Xã", "province/commune"),
+                 ("Số tiền/tháng", "monthly amount"), ("Hình thức nhận", "channel"),
+                 ("Trạng thái", "status"))
 
 
 @beneficiaries_group.command("show")

@@ -12,9 +12,11 @@ from sqlalchemy.exc import DBAPIError
 from disburse.core import audit, audit_checkpoint, logins, users
 from disburse.core.errors import ValidationFailed
 from disburse.core.keyring import Keyring, create_audit_key, reencrypt_all
+from disburse.core.lang import pick
 from disburse.core.signing_keys import ensure_signing_keys
 from disburse.core.uow import unit_of_work
 from disburse.entry.cli.actor import actor_option
+from disburse.entry.cli.output import echo_table
 from disburse.entry.context import Services, services
 
 db_group = AppGroup("db", help="Database schema migrations (Alembic).")
@@ -86,10 +88,12 @@ def users_add(name: str, role: str, bank_bin: str | None, password_stdin: bool,
 def users_list() -> None:
     """List users with their role and whether they are active."""
     with unit_of_work(services().session_factory) as session:
-        for user in users.list_users(session):
-            state = "active" if user.active else "disabled"
-            scope = f" bank={user.bank_bin}" if user.bank_bin else ""
-            click.echo(f"{user.name}\t{user.role}{scope}\t{state}")
+        rows = [(user.name, user.role + (f" bank={user.bank_bin}" if user.bank_bin else ""),
+                 pick("đang hoạt động", "active") if user.active else pick("bị vô hiệu hoá",
+                                                                        "disabled"))
+                for user in users.list_users(session)]
+    echo_table((("Tên đăng nhập", "user"), ("Vai trò", "role"), ("Trạng thái", "state")),
+               rows)
 
 
 @users_group.command("disable")

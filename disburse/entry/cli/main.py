@@ -3,7 +3,8 @@
 Each command is an entry point: it opens a unit of work, calls a service and prints; a command
 that changes data opens it with ``write=True`` (the write lock is taken up front). A
 ``DomainError``, or a clash with a concurrent transaction (reported as a concurrent change to
-retry), becomes one line on stderr and exit status 1; an unexpected error is logged with its
+retry), becomes one line on stderr (in the language of ``DISBURSE_LANG``, Vietnamese by
+default) and exit status 1; an unexpected error is logged with its
 traceback to the log directory and the user sees one line, exit status 2.
 
 Start-up stays light: each command family's module is imported only when one of its commands
@@ -27,6 +28,7 @@ from flask.cli import FlaskGroup
 
 from disburse.core.clock import utcnow
 from disburse.core.errors import DomainError
+from disburse.core.lang import pick
 from disburse.core.private_files import restrict_umask
 
 if TYPE_CHECKING:
@@ -165,7 +167,7 @@ class DisburseGroup(FlaskGroup):
         try:
             return super().invoke(ctx)
         except DomainError as error:
-            click.echo(f"Error: {error.one_line()}", err=True)
+            click.echo(f"{_error_word()}: {error.one_line()}", err=True)
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
@@ -178,13 +180,20 @@ class DisburseGroup(FlaskGroup):
             # a concurrent writer won (nothing of ours was saved), or the schema is missing
             known = contention_conflict(error) or missing_schema(error)
             if known is not None:
-                click.echo(f"Error: {known.one_line()}", err=True)
+                click.echo(f"{_error_word()}: {known.one_line()}", err=True)
                 ctx.exit(1)
             if os.environ.get("DISBURSE_DEBUG"):
                 raise
             where = _log_unexpected()
-            click.echo(f"Error: internal error; the details were logged to {where}", err=True)
+            click.echo(pick(f"Lỗi: lỗi nội bộ; chi tiết đã được ghi vào {where}",
+                            f"Error: internal error; the details were logged to {where}"),
+                       err=True)
             ctx.exit(2)
+
+
+def _error_word() -> str:
+    """The word that starts a one-line error, in the language of ``DISBURSE_LANG``."""
+    return pick("Lỗi", "Error")
 
 
 def _log_unexpected() -> str:

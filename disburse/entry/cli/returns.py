@@ -16,7 +16,8 @@ from disburse.core.params import MAX_PAGE
 from disburse.core.uow import unit_of_work
 from disburse.core.users import Role, require_role
 from disburse.entry.cli.actor import actor_option
-from disburse.entry.cli.output import echo_json
+from disburse.entry.cli.banknames import bank_label
+from disburse.entry.cli.output import echo_json, echo_table, say
 from disburse.entry.context import services
 from reconciliation.exceptions import close_batch, list_exceptions, resolve_exception
 from reconciliation.intake import take_in_return_file
@@ -71,8 +72,11 @@ def import_command(file: Path, bank_bin: str | None, signature_file: Path | None
 
 
 def _print_report(report: ReturnImportReport) -> None:
-    click.echo(f"{report.file_name} from {report.bank_bin}: {report.outcome.value} "
-               f"(signature {report.signature.value}); {report.message}")
+    bank = bank_label(report.bank_bin)
+    say(f"{report.file_name} từ {bank}: {report.outcome.value} "
+        f"(chữ ký số {report.signature.value}); {report.message}",
+        f"{report.file_name} from {bank}: {report.outcome.value} "
+        f"(signature {report.signature.value}); {report.message}")
     click.echo(f"sha256 {report.sha256}  size {report.size}  "
                f"return file {report.return_file_id}")
     r = report.reconciliation
@@ -104,12 +108,15 @@ def exceptions_command(state: str, kind: str | None, page: int, per_page: int,
     if as_json:
         echo_json(listing)
         return
-    click.echo(f"{listing['total']} exceptions ({state})")
-    for item in listing["items"]:
-        click.echo(f"{item['id']}\t{item['kind']}\t{item['state']}\t"
-                   f"{item['end_to_end_id'] or '-'}\t{item['amount'] or '-'}\t"
-                   f"{item['status'] or '-'}\t{item['reason_code'] or '-'}\t"
-                   f"{item['detail'].get('message') or item['detail'].get('reason', '')}")
+    say(f"{listing['total']} ngoại lệ ({state})", f"{listing['total']} exceptions ({state})")
+    echo_table((("ID", "id"), ("Loại", "kind"), ("Trạng thái", "state"),
+                ("Mã giao dịch", "end-to-end id"), ("Số tiền", "amount"),
+                ("Trạng thái ngân hàng", "bank status"), ("Mã lý do", "reason code"),
+                ("Chi tiết", "detail")),
+               ((item["id"], item["kind"], item["state"], item["end_to_end_id"] or None,
+                 item["amount"] or None, item["status"] or None, item["reason_code"] or None,
+                 item["detail"].get("message") or item["detail"].get("reason", ""))
+                for item in listing["items"]))
 
 
 @returns_group.command("resolve")

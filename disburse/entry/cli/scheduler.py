@@ -13,6 +13,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from disburse.core.lang import pick
 from disburse.entry.cli.actor import actor_option
 from disburse.entry.context import services
 from disburse.entry.scheduler import EXIT_BUSY, RunReport, SchedulerBusy, run_nightly
@@ -44,7 +45,7 @@ def run_command(once: bool, actor: str, as_json: bool) -> None:
     try:
         report = run_nightly(services(), actor=actor)
     except SchedulerBusy as busy:
-        click.echo(f"Error: {busy.one_line()}", err=True)
+        click.echo(f"{pick('Lỗi', 'Error')}: {busy.one_line()}", err=True)
         sys.exit(EXIT_BUSY)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))

@@ -29,6 +29,7 @@ class SchedulerBusy(Conflict):
 
     code = "scheduler_busy"
     title = "Scheduler busy"
+    title_vi = "Lần chạy tự động khác đang chạy"
 
 
 # --- the lock ---------------------------------------------------------------------------------

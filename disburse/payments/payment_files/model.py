@@ -59,6 +59,7 @@ class PaymentFileTotalsError(DomainError):
     status = 500
     code = "payment_file_totals_mismatch"
     title = "Payment file totals do not match"
+    title_vi = "Tổng của tệp chi trả không khớp"
 
     def __init__(self, *, expected_count: int, expected_sum: int, count: int, total: int) -> None:
         super().__init__(
