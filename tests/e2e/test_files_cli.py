@@ -97,6 +97,16 @@ def test_batch_files_writes_signed_files_for_each_route(written: tuple[Path, int
     assert any(n.endswith("-viettelmoney-P001.xml") for n in names)
 
 
+def test_files_written_elsewhere_are_also_in_the_store_the_outbox_sends_from(
+        env: dict[str, str], written: tuple[Path, int]) -> None:
+    out, batch_id = written
+    store = Path(env["DISBURSE_DATA_DIR"]) / "payment_files" / str(batch_id)
+    names = sorted(p.name for p in out.iterdir())
+    assert sorted(p.name for p in store.iterdir()) == names
+    for name in names:
+        assert (store / name).read_bytes() == (out / name).read_bytes()
+
+
 def test_verify_accepts_every_good_file(env: dict[str, str], written: tuple[Path, int]) -> None:
     paths = sorted(p for p in written[0].iterdir() if p.suffix in (".xml", ".xlsx"))
     result = run(env, "files", "verify", *map(str, paths))

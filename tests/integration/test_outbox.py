@@ -474,6 +474,7 @@ def test_cli_batch_send_then_outbox_list_and_deliver(app, run_cli, key) -> None:
     from flask.cli import AppGroup
 
     from disburse.core.keyring import Keyring
+    from disburse.core.signing_keys import ensure_signing_keys, load_signing_key
     from disburse.core.users import Role, add_user
     from disburse.entry.cli.bank import batch_send, outbox_group
     from disburse.entry.cli.main import cli
@@ -488,11 +489,13 @@ def test_cli_batch_send_then_outbox_list_and_deliver(app, run_cli, key) -> None:
     if "outbox" not in cli.commands:
         cli.add_command(outbox_group)
     svc = services(app)
-    Keyring.init(svc.settings.key_dir)  # the audit trail is keyed with the keyring
+    keyring = Keyring.init(svc.settings.key_dir)  # the audit trail is keyed with the keyring
+    ensure_signing_keys(svc.settings.key_dir, keyring)  # the files are the service's own
+    service_key = load_signing_key(svc.settings.key_dir, keyring)[0]
     with unit_of_work(svc.session_factory) as session:
         add_user(session, "lan", Role.PREPARER, "correct horse battery", actor="admin")
-        batch, files = make_batch(session, payment_files_root(svc.settings.data_dir), key,
-                                  ["vcb", "vcb"])
+        batch, files = make_batch(session, payment_files_root(svc.settings.data_dir),
+                                  service_key, ["vcb", "vcb"])
     sent = run_cli("batch", "send", str(batch.id), "--actor", "lan")
     assert sent.exit_code == 0, sent.output
     assert "2 submission(s) recorded" in sent.output
@@ -506,3 +509,55 @@ def test_cli_batch_send_then_outbox_list_and_deliver(app, run_cli, key) -> None:
         (files[0].msg_id, "accepted", 1), (files[1].msg_id, "accepted", 1)]
     delivered = run_cli("outbox", "deliver")
     assert delivered.exit_code == 0 and "0 submission(s)" in delivered.output
+
+
+def _service_batch(app, routes: list[str], where: Path) -> tuple[Any, list[PaymentFile]]:
+    """A files_ready batch whose files the service's own key signed, written under ``where``."""
+    from disburse.core.keyring import Keyring
+    from disburse.core.signing_keys import ensure_signing_keys, load_signing_key
+    from disburse.core.users import Role, add_user
+    from disburse.entry.context import services
+
+    svc = services(app)
+    keyring = Keyring.init(svc.settings.key_dir)
+    ensure_signing_keys(svc.settings.key_dir, keyring)
+    with unit_of_work(svc.session_factory) as session:
+        add_user(session, "lan", Role.PREPARER, "correct horse battery", actor="admin")
+        return make_batch(session, where, load_signing_key(svc.settings.key_dir, keyring)[0],
+                          routes)
+
+
+def test_batch_send_refuses_a_stored_file_that_is_not_the_signed_one(app, run_cli) -> None:
+    from disburse.entry.context import services
+    from disburse.payments.storage import payment_files_root
+
+    root = payment_files_root(services(app).settings.data_dir)
+    batch, files = _service_batch(app, ["vcb"], root)
+    stored = root / str(batch.id) / files[0].file_name
+    stored.write_bytes(stored.read_bytes().replace(b"1500000", b"1500009"))
+    refused = run_cli("batch", "send", str(batch.id), "--actor", "lan")
+    assert refused.exit_code == 1
+    assert "SHA-256 differs" in refused.output and "batch files" in refused.output
+    listed = run_cli("outbox", "list", "--json")
+    assert json.loads(listed.output) == []  # nothing recorded, nothing sent
+    stored.unlink()
+    missing = run_cli("batch", "send", str(batch.id), "--actor", "lan")
+    assert missing.exit_code == 1 and f"{stored} is missing" in missing.output
+
+
+def test_batch_send_takes_checked_files_from_files_dir(app, run_cli, tmp_path: Path) -> None:
+    from disburse.entry.context import services
+    from disburse.payments.storage import payment_files_root
+
+    elsewhere = tmp_path / "elsewhere"
+    batch, files = _service_batch(app, ["vcb"], elsewhere)
+    written = elsewhere / str(batch.id) / files[0].file_name
+    sent = run_cli("batch", "send", str(batch.id), "--actor", "lan", "--files-dir",
+                   str(written.parent))
+    assert sent.exit_code == 0, sent.output
+    stored = payment_files_root(services(app).settings.data_dir) / str(batch.id) / written.name
+    assert stored.read_bytes() == written.read_bytes()
+    for suffix in (".sig", ".manifest.json"):
+        assert (stored.parent / (written.name + suffix)).read_bytes() == \
+            (written.parent / (written.name + suffix)).read_bytes()
+    assert f"{files[0].msg_id}\taccepted" in sent.output

@@ -7,9 +7,7 @@ transaction, then delivers; ``outbox deliver`` is what the scheduler runs. Both 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,9 @@ from bank_adapters.outbox import (
     deliver_pending,
     enqueue_batch,
     list_submissions,
-    outgoing_file,
 )
 from beneficiaries.reference import load_banks
-from disburse.core.errors import Conflict, ValidationFailed
+from disburse.core.errors import ValidationFailed
 from disburse.core.lang import pick
 from disburse.core.signing import PrivateKey
 from disburse.core.uow import unit_of_work
@@ -38,7 +35,11 @@ from disburse.entry.cli.output import echo_table, say
 from disburse.entry.context import Services, services
 from disburse.payments.queries import batch_payment_files
 from disburse.payments.routing import load_routing
-from disburse.payments.storage import payment_files_root
+from disburse.payments.storage import (
+    check_stored_files,
+    payment_files_root,
+    stage_payment_files,
+)
 from reconciliation.intake import fetch_and_take_in
 
 banks_group = AppGroup("banks", help="Registered banks and their API tokens.")
@@ -102,7 +103,8 @@ def banks_list(as_json: bool) -> None:
         return
     echo_table((("BIN", "BIN"), ("Ngân hàng", "name"), ("Tên trong bảng ngân hàng", "bank table"),
                 ("Tuyến", "route"), ("Địa chỉ API", "API URL"), ("Mã truy cập", "token")),
-               ((row["bin"], row["name"], _table_name(str(row["bin"])), row["route"], row["api_url"],
+               ((row["bin"], row["name"], _table_name(str(row["bin"])), row["route"],
+                 row["api_url"],
                  pick("có", "token") if row["has_token"] else pick("chưa có", "no token"))
                 for row in rows))
 
@@ -206,20 +208,18 @@ def outbox_fetch_returns(actor: str, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _stage_files(svc: Services, batch_id: int, files_dir: Path) -> None:
-    """Copy a batch's signed files from ``files_dir`` into the service's store, checked."""
+def _stage_and_check(svc: Services, batch_id: int, files_dir: Path | None) -> None:
+    """Copy the batch's files from ``files_dir`` into the store (checked), then check the store.
+
+    The outbox sends from the store only: every file must be there with the SHA-256 recorded
+    when it was signed, its detached signature and its manifest.
+    """
     root = payment_files_root(svc.settings.data_dir)
     with unit_of_work(svc.session_factory) as session:
         files = batch_payment_files(session, batch_id)
-    for payment_file in files:
-        target = outgoing_file(payment_file, root)
-        source = files_dir / Path(payment_file.file_name).name
-        if hashlib.sha256(source.read_bytes()).hexdigest() != payment_file.sha256:
-            raise Conflict(f"{source} is not the approved file {payment_file.msg_id}")
-        target.path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", ".sig", ".manifest.json"):
-            shutil.copyfile(source.with_name(source.name + suffix),
-                            target.path.with_name(target.path.name + suffix))
+        if files_dir is not None:
+            stage_payment_files(files, files_dir, root, svc.settings.key_dir)
+        check_stored_files(files, root, svc.settings.key_dir)
 
 
 @click.command("send")
@@ -227,12 +227,12 @@ def _stage_files(svc: Services, batch_id: int, files_dir: Path) -> None:
 @click.argument("batch_id", type=int)
 @actor_option(system=None, help="the user sending the batch")
 @click.option("--files-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="where `batch files --out` wrote the files (copied into the store)")
+              help="take the files from this directory (checked, copied into the store); "
+                   "not needed after `batch files --out`, which puts them in the store too")
 def batch_send(batch_id: int, actor: str, files_dir: Path | None) -> None:
-    """Record the batch's submissions (batch -> submitted), then deliver them."""
+    """Check the signed files, record the submissions (batch -> submitted), deliver them."""
     svc = services()
-    if files_dir is not None:
-        _stage_files(svc, batch_id, files_dir)
+    _stage_and_check(svc, batch_id, files_dir)
     with unit_of_work(svc.session_factory, write=True) as session:
         require_role(session, actor, Role.PREPARER, Role.APPROVER, Role.ADMIN)
         rows = enqueue_batch(session, batch_id, actor=actor)

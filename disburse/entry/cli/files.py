@@ -17,6 +17,7 @@ from disburse.core.signing import SignatureAlg
 from disburse.core.signing_keys import export_public, key_id_of, load_public_key
 from disburse.core.uow import unit_of_work
 from disburse.entry.cli.actor import actor_option
+from disburse.entry.cli.output import echo_table, say
 from disburse.entry.context import services
 from disburse.payments.files import verify_payment_file, write_batch_files
 from disburse.payments.routing import load_routing
@@ -50,7 +51,8 @@ def _verify_one(file: Path, given: signing.PublicKey | None) -> bool:
         for problem in problems:
             click.echo(f"{file.name}: {problem.code.value} [{problem.field}]: "
                        f"{problem.message}", err=True)
-        click.echo(f"FAILED {file.name}: {len(problems)} problem(s)", err=True)
+        say(f"LỖI {file.name}: {len(problems)} vấn đề", f"FAILED {file.name}: "
+            f"{len(problems)} problem(s)", err=True)
         return False
     manifest = json.loads(signing.manifest_path(file).read_text(encoding="utf-8"))
     click.echo(f"OK {file.name}: MsgId {manifest['msg_id']}, NbOfTxs {manifest['nb_of_txs']}, "
@@ -90,11 +92,16 @@ def export_public_command(out: Path, alg: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the files as JSON")
 @with_appcontext
 def batch_files_command(batch_id: int, out_dir: Path | None, actor: str, as_json: bool) -> None:
-    """Write (or re-write) and sign the payment files of approved batch BATCH_ID."""
+    """Write (or re-write) and sign the payment files of approved batch BATCH_ID.
+
+    Files written with --out DIR are also copied, checked, into the service's store, so that
+    `batch send` and the nightly run send exactly these signed bytes without being told DIR.
+    """
     from disburse.payments.storage import payment_files_root
 
     svc = services()
-    out_dir = out_dir or payment_files_root(svc.settings.data_dir) / str(batch_id)
+    store = payment_files_root(svc.settings.data_dir)
+    out_dir = out_dir or store / str(batch_id)
     with unit_of_work(svc.session_factory, write=True) as session:
         files = write_batch_files(
             session, svc.keyring(), batch_id, out_dir=out_dir, actor=actor,
@@ -103,13 +110,28 @@ def batch_files_command(batch_id: int, out_dir: Path | None, actor: str, as_json
         rows = [{"file": str(out_dir / f.file_name), "route": f.route, "part": f.part_no,
                  "msg_id": f.msg_id, "nb_of_txs": f.nb_of_txs, "ctrl_sum": f.ctrl_sum,
                  "sha256": f.sha256, "key_id": f.key_id} for f in files]
+    if out_dir.resolve() != (store / str(batch_id)).resolve():
+        _copy_into_store(batch_id, out_dir, store)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    for row in rows:
-        click.echo(f"{row['file']}\t{row['msg_id']}\t{row['nb_of_txs']}\t{row['ctrl_sum']}\t"
-                   f"{row['sha256']}")
-    click.echo(f"batch {batch_id}: {len(rows)} file(s) signed in {out_dir}")
+    echo_table((("Tệp", "file"), ("MsgId", "msg id"), ("Số giao dịch", "transactions"),
+                ("Tổng tiền", "control sum"), ("SHA-256", "SHA-256")),
+               ((row["file"], row["msg_id"], row["nb_of_txs"], row["ctrl_sum"], row["sha256"])
+                for row in rows))
+    say(f"đợt chi trả {batch_id}: đã ký {len(rows)} tệp trong {out_dir}",
+        f"batch {batch_id}: {len(rows)} file(s) signed in {out_dir}")
+
+
+def _copy_into_store(batch_id: int, out_dir: Path, store: Path) -> None:
+    """Put checked copies of the batch's files, just written to ``out_dir``, in the store."""
+    from disburse.payments.queries import batch_payment_files
+    from disburse.payments.storage import stage_payment_files
+
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        stage_payment_files(batch_payment_files(session, batch_id), out_dir, store,
+                            svc.settings.key_dir)
 
 
 def register(root: click.Group, keys: click.Group, batch: click.Group | None = None) -> None:
