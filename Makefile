@@ -12,9 +12,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,postgres]"
 	touch $(STAMP)
 
-## demo: set up and run the main job on the embedded SQLite default
+## demo: set up and run the main job on the embedded SQLite default (V=1: every output)
 demo: $(STAMP)
-	$(PY) -m disburse.entry.demo
+	$(PY) -m disburse.entry.demo $(if $(V),-v)
 
 ## test: set up and run the whole test suite (DISBURSE_TEST_DATABASE_URL selects PostgreSQL)
 test: $(STAMP)
