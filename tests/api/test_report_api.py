@@ -160,8 +160,8 @@ def test_cli_writes_files_and_tables(api: tuple[Flask, Seeded], tmp_path: Path) 
                  "--out", str(out))
     assert result.exit_code == 0, result.output
     summary = {r[0]: r[1] for r in load_workbook(out)["Tổng hợp"].iter_rows(values_only=True)}
-    assert summary["Đã chi trả (Paid, count)"] == expected(lambda i: i[2] == "2026-10")[
-        "paid_count"]
+    assert summary["Đã chi trả, số lệnh (Paid, payments)"] == expected(
+        lambda i: i[2] == "2026-10")["paid_count"]
     chart = tmp_path / "chart.png"
     assert run("report", "cashless", "--format", "png", "--out", str(chart)).exit_code == 0
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -169,7 +169,9 @@ def test_cli_writes_files_and_tables(api: tuple[Flask, Seeded], tmp_path: Path) 
     assert table.exit_code == 0
     assert "79 - Thành phố Hồ Chí Minh" in table.stdout and "Total" in table.stdout
     csv_out = run("report", "cashless", "--period", "2026-11", "--format", "csv")
-    assert csv_out.stdout.splitlines()[0].startswith("Người thụ hưởng đang hưởng")
+    csv_lines = csv_out.stdout.splitlines()
+    assert csv_lines[0].startswith("Phạm vi (Scope),")
+    assert len(csv_lines) == 2 and csv_lines[1].startswith("Tổng cộng (Total),")
     batch = run("report", "batch", str(seeded.batches["A"]), "--format", "xlsx",
                 "--out", str(tmp_path / "batch.xlsx"))
     assert batch.exit_code == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from beneficiaries.models import Beneficiary, ListImport
+from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
 from disburse.core.errors import NotFound, ValidationFailed
 from disburse.payments.models import Batch, Instruction, PaymentFile
 from reconciliation import reports
@@ -92,6 +92,15 @@ def seed(session: Session) -> Seeded:
             "account_idx": f"acc{serial}" if has_account else None,
             "source_import_id": import_id, "source_row": serial,
             "last_seen_import_id": import_id}]).scalar_one()
+    # the registry's history: everyone added in 2026-09, person 5 suspended then too
+    session.execute(insert(BeneficiaryHistory), [
+        {"beneficiary_id": people[serial], "version": 1, "change": "added", "changed": {},
+         "actor": "lan", "at": datetime(2026, 9, 1, tzinfo=UTC)} for serial in PEOPLE])
+    session.execute(insert(BeneficiaryHistory), [
+        {"beneficiary_id": people[serial], "version": 2, "change": "suspended",
+         "changed": {"status": {"from": "active", "to": "suspended"}}, "actor": "lan",
+         "at": datetime(2026, 9, 2, tzinfo=UTC)}
+        for serial, person in PEOPLE.items() if person[4] == "suspended"])
     batches = {key: session.execute(insert(Batch).returning(Batch.id), [{
         "programme": programme, "period": period, "province_code": province,
         "state": "submitted", "preparer": "lan", "requested_execution_date": date(2026, 11, 10),
@@ -269,12 +278,12 @@ def test_xlsx_has_the_four_sheets_and_the_totals(session: Session, seeded: Seede
     assert book.sheetnames == ["Tổng hợp", "Theo xã", "Ngoại lệ", "Tệp chi trả"]
     summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(min_row=2, values_only=True)}
     want = expected(lambda i: i[2] == "2026-11")
-    assert summary["Số tiền lệnh chi (Instructed, VND)"] == want["instructed_amount"]
-    assert summary["Đã chi trả (Paid, count)"] == want["paid_count"]
+    assert summary["Lệnh chi, đồng (Instructed, VND)"] == want["instructed_amount"]
+    assert summary["Đã chi trả, số lệnh (Paid, payments)"] == want["paid_count"]
     communes = list(book["Theo xã"].iter_rows(values_only=True))
     header = communes[0]
     assert header[0] == "Chương trình (Programme)"
-    paid = header.index("Số tiền đã chi trả (Paid, VND)")
+    paid = header.index("Đã chi trả, đồng (Paid, VND)")
     assert communes[-1][0] == "Tổng cộng (Total)"
     assert sum(int(str(r[paid])) for r in communes[1:-1]) == want["paid_amount"]
     assert communes[-1][paid] == want["paid_amount"]
