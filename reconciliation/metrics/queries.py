@@ -43,6 +43,7 @@ from reconciliation.metrics.figures import (
     periods_between,
 )
 from reconciliation.metrics.targets import Targets
+from reconciliation.places import check_place
 
 _I = Instruction
 _B = Beneficiary
@@ -178,8 +179,10 @@ def cashless_report(session: Session, filters: MetricsFilter, by: Sequence[str] 
     """Return the cashless figures of every group and their total.
 
     Raises:
+        ValidationFailed: an unknown province or commune code (naming the known ones).
         FiguresDoNotAddUp: a group (or the groups against the total) breaks an identity.
     """
+    check_place(filters.province, filters.commune)
     by = parse_by(by)
     groups = aggregate(session, filters, by)
     [total] = aggregate(session, filters, ()) or [CashlessRow()]

@@ -125,7 +125,10 @@ def test_no_credentials_is_401_and_a_bank_user_is_403(api: tuple[Flask, Seeded])
     ("cashless?period=november", "period"),
     ("cashless?programme=lottery", "programme"),
     ("cashless?province=1", "province"),
+    ("cashless?province=99", "province"),
     ("cashless?commune=abc", "commune"),
+    ("cashless?province=01&commune=25747", "commune"),
+    ("cashless/trend?from=2026-01&to=2026-02&province=99", "province"),
     ("cashless?by=programme,bank", "by"),
     ("cashless?format=pdf", "format"),
     ("cashless?colour=red", "colour"),
@@ -140,6 +143,34 @@ def test_bad_parameters_are_422_naming_them(api: tuple[Flask, Seeded], query: st
     assert (response.status_code, response.mimetype) == (422, PROBLEM)
     assert response.json is not None
     assert parameter in [e["parameter"] for e in response.json["errors"]]
+
+
+@pytest.mark.parametrize("query,parameter,known", [
+    ("province=99", "province", "79 Thành phố Hồ Chí Minh"),
+    ("province=1", "province", "01 Thành phố Hà Nội"),
+    ("province=01&commune=99999", "commune", "00004 Phường Ba Đình"),
+])
+def test_unknown_places_are_422_naming_the_known_codes(api: tuple[Flask, Seeded], query: str,
+                                                       parameter: str, known: str) -> None:
+    app, _ = api
+    response = get(app, f"/api/v1/reports/cashless?{query}")
+    assert response.status_code == 422 and response.json is not None
+    [error] = [e for e in response.json["errors"] if e["parameter"] == parameter]
+    assert any(known in message for message in error["messages"])
+
+
+@pytest.mark.parametrize("args,known", [
+    (["--province", "99"], "79 Thành phố Hồ Chí Minh"),
+    (["--province", "1"], "01 Thành phố Hà Nội"),
+    (["--province", "01", "--commune", "99999"], "00004 Phường Ba Đình"),
+])
+def test_cli_unknown_places_exit_1_naming_the_known_codes(api: tuple[Flask, Seeded],
+                                                          args: list[str], known: str) -> None:
+    app, _ = api
+    result = CliRun(app)("report", "cashless", "--period", "2026-11", *args)
+    assert result.exit_code == 1
+    assert known in result.output and "unknown" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_api_downloads_the_workbook_and_the_chart(api: tuple[Flask, Seeded]) -> None:
