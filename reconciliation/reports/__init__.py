@@ -7,6 +7,7 @@ Theo xã, Ngoại lệ, Tệp chi trả) or a PNG chart:
 - :mod:`.queries`: what a report holds (payment files, exceptions, a batch);
 - :mod:`.tables`: text tables and CSV;
 - :mod:`.xlsx`: workbooks (openpyxl loads only when one is written);
+- :mod:`.worklist`: the conversion worklist (one sheet per commune) and its trend;
 - :mod:`.chart`: the PNG chart (matplotlib loads only when one is drawn).
 
 The names are re-exported here, so callers keep using ``reconciliation.reports.<name>``.
@@ -41,6 +42,13 @@ from reconciliation.reports.tables import (
     text_table,
     to_csv,
 )
+from reconciliation.reports.worklist import (
+    WORKLIST_COLUMNS,
+    trend_csv,
+    trend_xlsx,
+    worklist_csv,
+    worklist_xlsx,
+)
 from reconciliation.reports.xlsx import batch_xlsx, cashless_xlsx, exceptions_xlsx
 
 __all__ = [
@@ -54,6 +62,7 @@ __all__ = [
     "MAX_EXCEPTIONS",
     "MONEY_FORMAT",
     "RATE_FORMAT",
+    "WORKLIST_COLUMNS",
     "Column",
     "batch_report",
     "batch_table",
@@ -70,4 +79,8 @@ __all__ = [
     "payment_files",
     "text_table",
     "to_csv",
+    "trend_csv",
+    "trend_xlsx",
+    "worklist_csv",
+    "worklist_xlsx",
 ]

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 _FORMATS: Final = {"count": MONEY_FORMAT, "money": MONEY_FORMAT, "rate": RATE_FORMAT}
 
 
-def _add_sheet(workbook: Workbook, title: str, columns: Sequence[Column],
+def add_sheet(workbook: Workbook, title: str, columns: Sequence[Column],
                rows: Sequence[dict[str, Any]]) -> None:
+    """Add a sheet: a bold header row (Vietnamese, English in brackets), then ``rows``."""
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -92,9 +93,9 @@ def cashless_xlsx(summary: CashlessReport, by_commune: CashlessReport,
 
     workbook = Workbook()
     _write_summary(workbook, summary)
-    _add_sheet(workbook, "Theo xã", cashless_columns(by_commune), cashless_rows(by_commune))
-    _add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, exceptions)
-    _add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, files)
+    add_sheet(workbook, "Theo xã", cashless_columns(by_commune), cashless_rows(by_commune))
+    add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, exceptions)
+    add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, files)
     return _workbook_bytes(workbook)
 
 
@@ -105,10 +106,10 @@ def batch_xlsx(report: dict[str, Any]) -> bytes:
     workbook = Workbook()
     workbook.remove(workbook.worksheets[0])
     figures = flat_figures(report["figures"])
-    _add_sheet(workbook, "Tổng hợp", [*BATCH_COLUMNS, *FIGURE_COLUMNS],
+    add_sheet(workbook, "Tổng hợp", [*BATCH_COLUMNS, *FIGURE_COLUMNS],
                [{**figures, **report["batch"]}])
-    _add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, report["exceptions"])
-    _add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, report["files"])
+    add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, report["exceptions"])
+    add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, report["files"])
     return _workbook_bytes(workbook)
 
 
@@ -118,5 +119,5 @@ def exceptions_xlsx(exceptions: Sequence[dict[str, Any]]) -> bytes:
 
     workbook = Workbook()
     workbook.remove(workbook.worksheets[0])
-    _add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, exceptions)
+    add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, exceptions)
     return _workbook_bytes(workbook)
