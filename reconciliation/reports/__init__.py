@@ -1,7 +1,7 @@
 """Auditor reports: what they hold (files, exceptions, a batch) and how they are written.
 
 The same data goes out as a text table, JSON, CSV (UTF-8 with BOM), XLSX (sheets Tổng hợp,
-Theo xã, Ngoại lệ, Tệp chi trả) or a PNG chart:
+Theo tỉnh, Theo xã, Ngoại lệ và từ chối, Tệp chi trả) or a PNG chart:
 
 - :mod:`.columns`: the columns, their Vietnamese and English headers, and safe cells;
 - :mod:`.queries`: what a report holds (payment files, exceptions, a batch);
@@ -20,6 +20,7 @@ from reconciliation.reports.columns import (
     FIGURE_COLUMNS,
     FILE_COLUMNS,
     GROUP_COLUMNS,
+    ISSUE_COLUMNS,
     MONEY_FORMAT,
     RATE_FORMAT,
     Column,
@@ -31,8 +32,10 @@ from reconciliation.reports.columns import (
 from reconciliation.reports.queries import (
     MAX_EXCEPTIONS,
     batch_report,
+    explain,
     open_exceptions,
     payment_files,
+    rejections,
 )
 from reconciliation.reports.tables import (
     CASHLESS_TABLE_KEYS,
@@ -59,6 +62,7 @@ __all__ = [
     "FIGURE_COLUMNS",
     "FILE_COLUMNS",
     "GROUP_COLUMNS",
+    "ISSUE_COLUMNS",
     "MAX_EXCEPTIONS",
     "MONEY_FORMAT",
     "RATE_FORMAT",
@@ -74,9 +78,11 @@ __all__ = [
     "cashless_xlsx",
     "cell",
     "exceptions_xlsx",
+    "explain",
     "label",
     "open_exceptions",
     "payment_files",
+    "rejections",
     "text_table",
     "to_csv",
     "trend_csv",

@@ -91,10 +91,29 @@ EXCEPTION_COLUMNS: Final = (
     _c("end_to_end_id", "EndToEndId", "EndToEndId"), _c("msg_id", "MsgId", "MsgId"),
     _c("amount", "Số tiền", "Amount, VND", "money"),
     _c("status", "Trạng thái ngân hàng", "Bank status"),
-    _c("reason_code", "Mã lý do", "Reason code"), _c("created_at", "Ngày tạo", "Created"),
+    _c("reason_code", "Mã lý do", "Reason code"),
+    _c("reason_vi", "Giải thích", "Explanation"), _c("created_at", "Ngày tạo", "Created"),
     _c("resolution_note", "Ghi chú xử lý", "Resolution note"),
     _c("resolved_by", "Người xử lý", "Resolved by"),
 )
+#: The exceptions-and-rejections sheet: open exceptions of the queue, then the payments
+#: banks rejected or returned, each with the bank's reason and what it means in Vietnamese.
+ISSUE_COLUMNS: Final = (
+    _c("source", "Loại dòng", "Row kind"), _c("id", "Mã", "Id", "count"),
+    _c("kind", "Loại", "Kind"), _c("state", "Trạng thái", "State"),
+    _c("batch_id", "Đợt chi trả", "Batch", "count"),
+    _c("end_to_end_id", "EndToEndId", "EndToEndId"),
+    _c("programme", "Chương trình", "Programme"), _c("period", "Kỳ chi trả", "Period"),
+    _c("province", "Tỉnh/thành phố", "Province"), _c("commune", "Xã/phường", "Commune"),
+    _c("amount", "Số tiền, đồng", "Amount, VND", "money"),
+    _c("reason_code", "Mã lý do", "Reason code"),
+    _c("reason_vi", "Giải thích", "Explanation"), _c("action_vi", "Việc cần làm", "Next step"),
+    _c("created_at", "Ngày tạo", "Created"),
+    _c("resolution_note", "Ghi chú xử lý", "Resolution note"),
+)
+#: What each row kind of ``ISSUE_COLUMNS`` is called.
+SOURCE_LABELS: Final = {"exception": "Ngoại lệ (exception)", "rejected": "Bị từ chối (rejected)",
+                        "returned": "Bị hoàn trả (returned)"}
 FILE_COLUMNS: Final = (
     _c("batch_id", "Đợt chi trả", "Batch", "count"), _c("route", "Kênh", "Route"),
     _c("file_name", "Tệp", "File"), _c("msg_id", "MsgId", "MsgId"),
@@ -121,6 +140,8 @@ def label(key: str, value: Any) -> Any:
     if key == "province":
         name = province_names().get(str(value))
         return f"{value} - {name}" if name else value
+    if key == "source":
+        return SOURCE_LABELS.get(str(value), value)
     if key == "commune":
         name = commune_names().get(str(value))
         return f"{value} - {name}" if name else value
@@ -166,4 +187,4 @@ def display(column: Column, value: Any) -> Any:
     """Return the shown form of a cell: names beside codes, the total label as it is."""
     if value == TOTAL_LABEL:
         return value
-    return label(column.key, value) if column.key in GROUP_COLUMNS else value
+    return label(column.key, value) if column.key in (*GROUP_COLUMNS, "source") else value

@@ -178,7 +178,8 @@ def test_api_downloads_the_workbook_and_the_chart(api: tuple[Flask, Seeded]) -> 
     xlsx = get(app, "/api/v1/reports/cashless?period=2026-11&format=xlsx")
     assert xlsx.status_code == 200
     book = load_workbook(io.BytesIO(xlsx.data))
-    assert book.sheetnames == ["Tổng hợp", "Theo xã", "Ngoại lệ", "Tệp chi trả"]
+    assert book.sheetnames == ["Tổng hợp", "Theo tỉnh", "Theo xã", "Ngoại lệ và từ chối",
+                               "Tệp chi trả"]
     png = get(app, "/api/v1/reports/cashless?format=png")
     assert (png.status_code, png.mimetype, png.data[:4]) == (200, "image/png", b"\x89PNG")
 

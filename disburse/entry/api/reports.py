@@ -117,7 +117,9 @@ def cashless() -> ResponseReturnValue:
             cashless_report(session, filters, by, load_targets()),
             cashless_report(session, filters, ("programme", "province", "commune"),
                             load_targets()),
-            reports.open_exceptions(session), reports.payment_files(session, filters))
+            reports.open_exceptions(session), reports.payment_files(session, filters),
+            by_province=cashless_report(session, filters, ("province",), load_targets()),
+            rejections=reports.rejections(session, filters))
     return send_file(io.BytesIO(data), mimetype=MIMETYPES[fmt], as_attachment=True,
                      download_name=f"cashless-{filters.period or 'all'}.{fmt}")
 

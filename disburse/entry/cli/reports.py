@@ -39,6 +39,7 @@ WORKLIST_FORMATS: Final = ("json", "csv", "xlsx")
 #: How the PNG chart and the Theo xã sheet are grouped, whatever ``--by`` says.
 CHART_BY: Final = ("programme", "province")
 COMMUNE_BY: Final = ("programme", "province", "commune")
+PROVINCE_BY: Final = ("province",)
 
 
 def table_lang() -> str:
@@ -93,8 +94,11 @@ def _cashless_bytes(session: Session, filters: MetricsFilter, by: tuple[str, ...
     report = _cashless(session, filters, by)
     if fmt == "xlsx":
         by_commune = cashless_report(session, filters, COMMUNE_BY, load_targets())
-        return reports.cashless_xlsx(report, by_commune, reports.open_exceptions(session),
-                                     reports.payment_files(session, filters))
+        return reports.cashless_xlsx(
+            report, by_commune, reports.open_exceptions(session),
+            reports.payment_files(session, filters),
+            by_province=cashless_report(session, filters, PROVINCE_BY, load_targets()),
+            rejections=reports.rejections(session, filters))
     if fmt == "table":
         return (reports.cashless_table(report, table_lang()) + "\n").encode("utf-8")
     return reports.CASHLESS_TEXT_WRITERS[fmt](report)
