@@ -108,7 +108,8 @@ def cashless() -> ResponseReturnValue:
     if fmt == "json":
         return jsonify(cashless_report(session, filters, by, load_targets()).to_dict())
     if fmt == "png":
-        data = reports.cashless_png(cashless_report(session, filters, ("programme", "province")))
+        data = reports.cashless_png(
+            cashless_report(session, filters, ("programme", "province"), load_targets()))
     elif fmt == "csv":
         data = reports.CASHLESS_TEXT_WRITERS["csv"](
             cashless_report(session, filters, by, load_targets()))

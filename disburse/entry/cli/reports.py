@@ -90,7 +90,7 @@ def _cashless(session: Session, filters: MetricsFilter, by: tuple[str, ...]) -> 
 def _cashless_bytes(session: Session, filters: MetricsFilter, by: tuple[str, ...],
                     fmt: str) -> bytes:
     if fmt == "png":
-        return reports.cashless_png(cashless_report(session, filters, CHART_BY))
+        return reports.cashless_png(cashless_report(session, filters, CHART_BY, load_targets()))
     report = _cashless(session, filters, by)
     if fmt == "xlsx":
         by_commune = cashless_report(session, filters, COMMUNE_BY, load_targets())
