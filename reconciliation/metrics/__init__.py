@@ -11,7 +11,10 @@ satisfy, by count and by amount::
 
 A group that breaks it is reported as an error (``FiguresDoNotAddUp``), never as a number.
 Rates are fractions in [0, 1], or None when the group has nothing to divide by.
-Account coverage is the registry as it stands now (the registry keeps no dated snapshot).
+Only instructions of batches approved or later count (a draft, pending, rejected-to-draft or
+cancelled batch instructs nothing). Active beneficiaries of a period are those the registry's
+history shows active at its end (:mod:`.active`); coverage counts which of them hold an
+account today. Every figure names its unit (``UNITS``: payments, money or people).
 
 Modules: :mod:`.figures` (the pure model: rows, rates, checks), :mod:`.targets` (the cashless
 targets) and :mod:`.queries` (the GROUP BY queries, ``cashless_report`` and
@@ -21,10 +24,13 @@ targets) and :mod:`.queries` (the GROUP BY queries, ``cashless_report`` and
 from reconciliation.metrics.figures import (
     ACCOUNT_CHANNELS,
     GROUP_KEYS,
+    INSTRUCTING_BATCH_STATES,
     MAX_TREND_MONTHS,
     NUMBER_FIELDS,
     OPEN_STATES,
     TALLIES,
+    TOTAL_LABEL,
+    UNITS,
     CashlessFigures,
     CashlessReport,
     CashlessRow,
@@ -58,11 +64,14 @@ __all__ = [
     "ACCOUNT_CHANNELS",
     "DEFAULT_TARGETS_FILE",
     "GROUP_KEYS",
+    "INSTRUCTING_BATCH_STATES",
     "MAX_TREND_MONTHS",
     "NUMBER_FIELDS",
     "OPEN_STATES",
     "TALLIES",
     "TARGET_RATES",
+    "TOTAL_LABEL",
+    "UNITS",
     "CashlessFigures",
     "CashlessReport",
     "CashlessRow",

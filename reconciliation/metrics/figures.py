@@ -1,5 +1,10 @@
 """Cashless figures, pure: one group's counts and sums, their rates and the identity they obey.
 
+Definitions: an instruction counts (is *instructed*) when it is not cancelled and its batch
+was approved or later; a draft, pending, rejected-to-draft or cancelled batch instructs
+nothing. *Active beneficiaries* of a period are the people whose registry history left them
+active at its end. Every figure counts payments, money (VND) or people (``UNITS``).
+
 ``CashlessRow`` holds one group's counts and sums, ``figures_of`` turns it into rates, and
 ``check_row`` checks the identity every group must satisfy, by count and by amount::
 
@@ -19,6 +24,7 @@ from typing import Any, Final
 
 from disburse.core.errors import DomainError, ValidationFailed
 from disburse.payments.build import parse_period
+from disburse.payments.lifecycle import BatchState
 from disburse.payments.models import InstructionState
 
 #: The dimensions a report may be grouped by, in display order.
@@ -29,6 +35,32 @@ GROUP_KEYS: Final = ("programme", "province", "commune", "period")
 ACCOUNT_CHANNELS: Final = ("bank", "ewallet")
 #: States of an instruction that has not reached a final state yet.
 OPEN_STATES: Final = (InstructionState.INSTRUCTED.value, InstructionState.ACCEPTED.value)
+#: Batch states that instruct: approved or later. A draft, a batch pending approval, one
+#: rejected back to draft and a cancelled batch instruct nothing and count nowhere.
+INSTRUCTING_BATCH_STATES: Final = tuple(s.value for s in (
+    BatchState.APPROVED, BatchState.FILES_READY, BatchState.SUBMITTED,
+    BatchState.PARTIALLY_SETTLED, BatchState.SETTLED, BatchState.CLOSED))
+#: What each figure counts: payments (instructions), money (whole dong) or people; a rate
+#: says what it divides. Every export names it (JSON ``units``, column headers, chart title).
+UNITS: Final = {
+    **{f"{name}_count": "payments" for name in ("instructed", "paid", "cashless", "cash",
+                                                  "rerouted_cash", "rejected", "returned",
+                                                  "open")},
+    **{f"{name}_amount": "money_vnd" for name in ("instructed", "paid", "cashless", "cash",
+                                                    "rerouted_cash", "rejected", "returned",
+                                                    "open")},
+    "active_beneficiaries": "people", "with_account": "people",
+    "account_coverage": "share_of_people",
+    "account_holder_cashless_rate": "share_of_payments",
+    **{f"{name}_count": "share_of_payments" for name in (
+        "cashless_rate", "cash_share", "paid_share", "rejected_share", "returned_share",
+        "open_share")},
+    **{f"{name}_amount": "share_of_money" for name in (
+        "cashless_rate", "cash_share", "paid_share", "rejected_share", "returned_share",
+        "open_share")},
+}
+#: The label of the totals row, Vietnamese first.
+TOTAL_LABEL: Final = "Tổng cộng (Total)"
 #: Longest trend a request may ask for, in months.
 MAX_TREND_MONTHS: Final = 120
 #: The tallies of a group: each has a ``_count`` and an ``_amount`` field on ``CashlessRow``.
@@ -77,7 +109,9 @@ class CashlessRow:
 
     ``cashless`` is paid into an account, ``cash`` paid in cash, of which ``rerouted_cash``
     was paid in cash although the person has an account (re-routed); ``open`` is instructed
-    or accepted; ``instructed`` is every instruction that was not cancelled.
+    or accepted; ``instructed`` is every instruction that was not cancelled, in a batch that
+    was approved or later (``INSTRUCTING_BATCH_STATES``). ``active_beneficiaries`` are the
+    people active at the end of the period (the registry's history), or today without one.
     """
 
     programme: str | None = None
@@ -138,8 +172,9 @@ class CashlessReport:
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-ready data (the CLI's ``--format json`` and the API answer)."""
         data: dict[str, Any] = {"filters": self.filters.to_dict(), "by": list(self.by),
+                                "units": dict(UNITS),
                                 "groups": [g.to_dict() for g in self.groups],
-                                "total": self.total.to_dict()}
+                                "total": {**self.total.to_dict(), "label": TOTAL_LABEL}}
         if self.filters.period_from is not None:
             data["periods"] = [p.to_dict() for p in self.periods]
         return data

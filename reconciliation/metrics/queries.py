@@ -1,8 +1,12 @@
 """Cashless figures from the database: one GROUP BY over instructions, one over beneficiaries.
 
 The database does the counting (SUM of CASE per state and channel), never one row at a time;
-the pure functions of :mod:`.figures` turn the groups into rates and check them. Account
-coverage is the registry as it stands now (the registry keeps no dated snapshot).
+the pure functions of :mod:`.figures` turn the groups into rates and check them. Only
+instructions of batches approved or later count. Active beneficiaries of a period come from
+the registry's history (:mod:`.active`): those active at the end of the period (of the last
+month of a range; of each month when grouped by period); without a period, today's.
+Account coverage counts, among them, those whose registry record has an account today
+(account numbers are not dated in the history).
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from sqlalchemy.orm import Session
 
 from beneficiaries.models import Beneficiary, BeneficiaryStatus
 from disburse.core.errors import ValidationFailed
-from disburse.payments.models import Instruction, InstructionState
+from disburse.payments.models import Batch, Instruction, InstructionState
+from reconciliation.metrics.active import active_ids_as_of, period_end
 
 #: The dimensions a report may be grouped by, in display order.
 from reconciliation.metrics.figures import (
     ACCOUNT_CHANNELS,
     GROUP_KEYS,
+    INSTRUCTING_BATCH_STATES,
     NUMBER_FIELDS,
     OPEN_STATES,
     TALLIES,
@@ -37,6 +43,7 @@ from reconciliation.metrics.figures import (
     periods_between,
 )
 from reconciliation.metrics.targets import Targets
+from reconciliation.places import check_place
 
 _I = Instruction
 _B = Beneficiary
@@ -74,6 +81,8 @@ def _instruction_conditions(filters: MetricsFilter) -> list[ColumnElement[bool]]
              (_I.commune_code, filters.commune), (_I.period, filters.period),
              (_I.batch_id, filters.batch_id)]
     conditions = [column == value for column, value in given if value is not None]
+    conditions.append(_I.batch_id.in_(select(Batch.id).where(
+        Batch.state.in_(INSTRUCTING_BATCH_STATES))))
     if filters.period_from is not None:
         conditions.append(_I.period >= filters.period_from)
     if filters.period_to is not None:
@@ -81,11 +90,18 @@ def _instruction_conditions(filters: MetricsFilter) -> list[ColumnElement[bool]]
     return conditions
 
 
-def _beneficiary_conditions(filters: MetricsFilter) -> list[ColumnElement[bool]]:
+def as_of_period(filters: MetricsFilter) -> str | None:
+    """The period whose end the active count is taken at (None: today's registry)."""
+    return filters.period or filters.period_to
+
+
+def _beneficiary_conditions(filters: MetricsFilter,
+                            period: str | None) -> list[ColumnElement[bool]]:
     given = [(_B.programme, filters.programme), (_B.province_code, filters.province),
              (_B.commune_code, filters.commune)]
     conditions = [column == value for column, value in given if value is not None]
-    conditions.append(_B.status == BeneficiaryStatus.ACTIVE.value)
+    conditions.append(_B.status == BeneficiaryStatus.ACTIVE.value if period is None
+                      else _B.id.in_(active_ids_as_of(period_end(period))))
     if filters.batch_id is not None:  # the people of that batch only
         conditions.append(_B.id.in_(select(_I.beneficiary_id)
                                     .where(_I.batch_id == filters.batch_id)))
@@ -107,21 +123,22 @@ def aggregate(session: Session, filters: MetricsFilter, by: Sequence[str]) -> li
     keys = [k for k in GROUP_KEYS if k in by]
     i_keys = [_INSTRUCTION_KEYS[k].label(k) for k in keys]
     b_names = [k for k in keys if k != "period"]
-    b_keys = [_BENEFICIARY_KEYS[k].label(k) for k in b_names]
     instructed = session.execute(
         select(*i_keys, *_tally_columns()).where(*_instruction_conditions(filters))
         .group_by(*i_keys)).mappings()
-    has_account = _B.channel.in_(ACCOUNT_CHANNELS) & _B.account_idx.is_not(None)
-    coverage = {tuple(r[k] for k in b_names): (int(r["active"]), int(r["holders"]))
-                for r in session.execute(
-                    select(*b_keys, func.count().label("active"),
-                           func.coalesce(func.sum(case((has_account, 1), else_=0)), 0)
-                           .label("holders"))
-                    .where(*_beneficiary_conditions(filters)).group_by(*b_keys)).mappings()}
+    coverages: dict[str | None, dict[tuple[Any, ...], tuple[int, int]]] = {}
+
+    def coverage_of(period: str | None) -> dict[tuple[Any, ...], tuple[int, int]]:
+        if period not in coverages:
+            coverages[period] = _coverage(session, filters, b_names, period)
+        return coverages[period]
+
+    coverage = coverage_of(as_of_period(filters))
     rows: dict[tuple[Any, ...], CashlessRow] = {}
     for found in instructed:
         values = {k: found[k] for k in keys}
-        active, holders = coverage.get(tuple(values[k] for k in b_names), (0, 0))
+        in_force = coverage_of(values["period"]) if "period" in keys else coverage
+        active, holders = in_force.get(tuple(values[k] for k in b_names), (0, 0))
         numbers: dict[str, Any] = {n: int(found[n]) for n in NUMBER_FIELDS if n in found}
         rows[tuple(values.values())] = CashlessRow(**values, **numbers,
                                                    active_beneficiaries=active,
@@ -132,6 +149,19 @@ def aggregate(session: Session, filters: MetricsFilter, by: Sequence[str]) -> li
                 rows[key] = CashlessRow(**dict(zip(keys, key, strict=True)),
                                         active_beneficiaries=active, with_account=holders)
     return [rows[k] for k in sorted(rows, key=lambda k: tuple(v or "" for v in k))]
+
+
+def _coverage(session: Session, filters: MetricsFilter, b_names: Sequence[str],
+              period: str | None) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """(active, with an account) per group of ``b_names``, at the end of ``period``."""
+    b_keys = [_BENEFICIARY_KEYS[k].label(k) for k in b_names]
+    has_account = _B.channel.in_(ACCOUNT_CHANNELS) & _B.account_idx.is_not(None)
+    return {tuple(r[k] for k in b_names): (int(r["active"]), int(r["holders"]))
+            for r in session.execute(
+                select(*b_keys, func.count().label("active"),
+                       func.coalesce(func.sum(case((has_account, 1), else_=0)), 0)
+                       .label("holders"))
+                .where(*_beneficiary_conditions(filters, period)).group_by(*b_keys)).mappings()}
 
 
 def _figures_or_raise(rows: Sequence[CashlessRow], targets: Targets | None,
@@ -149,8 +179,10 @@ def cashless_report(session: Session, filters: MetricsFilter, by: Sequence[str] 
     """Return the cashless figures of every group and their total.
 
     Raises:
+        ValidationFailed: an unknown province or commune code (naming the known ones).
         FiguresDoNotAddUp: a group (or the groups against the total) breaks an identity.
     """
+    check_place(filters.province, filters.commune)
     by = parse_by(by)
     groups = aggregate(session, filters, by)
     [total] = aggregate(session, filters, ()) or [CashlessRow()]
@@ -176,9 +208,12 @@ def cashless_trend(session: Session, filters: MetricsFilter, by: Sequence[str] =
     filters = replace(filters, period=None)
     report = cashless_report(session, filters, (*parse_by(by), "period"), targets)
     per_month = {r.period: r for r in aggregate(session, filters, ("period",))}
-    monthly = [per_month.get(m, replace(CashlessRow(period=m), active_beneficiaries=
-                                        report.total.row.active_beneficiaries,
-                                        with_account=report.total.row.with_account))
-               for m in months]
+    monthly = [per_month.get(m) or _empty_month(session, filters, m) for m in months]
     periods = _figures_or_raise(monthly, targets, filters.province, [])
     return replace(report, periods=periods)
+
+
+def _empty_month(session: Session, filters: MetricsFilter, month: str) -> CashlessRow:
+    """A month with no instruction: nothing instructed, the people active at its end."""
+    [(active, holders)] = _coverage(session, filters, (), month).values() or [(0, 0)]
+    return CashlessRow(period=month, active_beneficiaries=active, with_account=holders)

@@ -14,6 +14,7 @@ from reconciliation.reports.columns import (
     FIGURE_COLUMNS,
     FILE_COLUMNS,
     GROUP_COLUMNS,
+    SCOPE_COLUMN,
     Column,
     cashless_columns,
     cashless_rows,
@@ -33,9 +34,11 @@ def _text(column: Column, value: Any) -> str:
     return str(display(column, value))
 
 
-def text_table(columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> str:
-    """Return a plain-text table with English headers (for a terminal)."""
-    cells = [[c.en for c in columns]] + [[_text(c, r.get(c.key)) for c in columns] for r in rows]
+def text_table(columns: Sequence[Column], rows: Sequence[dict[str, Any]],
+               lang: str = "en") -> str:
+    """Return a plain-text table for a terminal, with a header row in ``lang`` (vi or en)."""
+    heads = [c.vi if lang == "vi" else c.en for c in columns]
+    cells = [heads] + [[_text(c, r.get(c.key)) for c in columns] for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join("  ".join(v.rjust(w) if c.kind != "text" else v.ljust(w)
                                for v, w, c in zip(line, widths, columns, strict=True)).rstrip()
@@ -48,11 +51,12 @@ CASHLESS_TABLE_KEYS: Final = ("active_beneficiaries", "account_coverage", "instr
                               "open_count", "target_met")
 
 
-def cashless_table(report: CashlessReport) -> str:
-    """Return the main figures of a cashless report as a text table."""
-    columns = [c for c in cashless_columns(report)
-               if c.key in GROUP_COLUMNS or c.key in CASHLESS_TABLE_KEYS]
-    return text_table(columns, cashless_rows(report))
+def cashless_table(report: CashlessReport, lang: str = "en") -> str:
+    """Return the main figures of a cashless report as a text table (one labelled total row
+    when it is not grouped)."""
+    columns = [c for c in cashless_columns(report) if c.key in GROUP_COLUMNS
+               or c.key == SCOPE_COLUMN.key or c.key in CASHLESS_TABLE_KEYS]
+    return text_table(columns, cashless_rows(report), lang)
 
 
 def to_csv(columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> bytes:
@@ -66,13 +70,14 @@ def to_csv(columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def batch_table(report: dict[str, Any]) -> str:
+def batch_table(report: dict[str, Any], lang: str = "en") -> str:
     """Return a batch report as text: the batch, its figures, files and exceptions."""
     figures = flat_figures(report["figures"])
-    parts = [text_table(BATCH_COLUMNS, [report["batch"]]),
-             text_table([c for c in FIGURE_COLUMNS if c.key in CASHLESS_TABLE_KEYS], [figures]),
-             text_table(FILE_COLUMNS, report["files"]),
-             text_table(EXCEPTION_COLUMNS[:8], report["exceptions"])]
+    parts = [text_table(BATCH_COLUMNS, [report["batch"]], lang),
+             text_table([c for c in FIGURE_COLUMNS if c.key in CASHLESS_TABLE_KEYS], [figures],
+                        lang),
+             text_table(FILE_COLUMNS, report["files"], lang),
+             text_table(EXCEPTION_COLUMNS[:8], report["exceptions"], lang)]
     return "\n\n".join(parts)
 
 

@@ -1,4 +1,5 @@
-"""Reports as XLSX workbooks (sheets Tổng hợp, Theo xã, Ngoại lệ, Tệp chi trả).
+"""Reports as XLSX workbooks (sheets Tổng hợp, Theo tỉnh, Theo xã, Ngoại lệ và từ chối,
+Tệp chi trả).
 
 Numbers stay numbers (counts and money with a thousands format, rates as percentages). openpyxl
 is imported when a workbook is written, so that importing the reports does not load it.
@@ -16,6 +17,7 @@ from reconciliation.reports.columns import (
     EXCEPTION_COLUMNS,
     FIGURE_COLUMNS,
     FILE_COLUMNS,
+    ISSUE_COLUMNS,
     MONEY_FORMAT,
     RATE_FORMAT,
     Column,
@@ -33,8 +35,9 @@ if TYPE_CHECKING:
 _FORMATS: Final = {"count": MONEY_FORMAT, "money": MONEY_FORMAT, "rate": RATE_FORMAT}
 
 
-def _add_sheet(workbook: Workbook, title: str, columns: Sequence[Column],
+def add_sheet(workbook: Workbook, title: str, columns: Sequence[Column],
                rows: Sequence[dict[str, Any]]) -> None:
+    """Add a sheet: a bold header row (Vietnamese, English in brackets), then ``rows``."""
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -84,31 +87,45 @@ def _workbook_bytes(workbook: Workbook) -> bytes:
     return buffer.getvalue()
 
 
+#: The sheet of open exceptions and the bank's rejections and returns.
+ISSUES_SHEET: Final = "Ngoại lệ và từ chối"
+
+
 def cashless_xlsx(summary: CashlessReport, by_commune: CashlessReport,
-                  exceptions: Sequence[dict[str, Any]],
-                  files: Sequence[dict[str, Any]]) -> bytes:
-    """Return the auditors' workbook: Tổng hợp, Theo xã, Ngoại lệ and Tệp chi trả."""
+                  exceptions: Sequence[dict[str, Any]], files: Sequence[dict[str, Any]], *,
+                  by_province: CashlessReport,
+                  rejections: Sequence[dict[str, Any]]) -> bytes:
+    """Return the auditors' workbook.
+
+    Sheets: Tổng hợp (the totals), Theo tỉnh (by province), Theo xã (by commune, names
+    beside codes), Ngoại lệ và từ chối (open exceptions, then the payments banks rejected or
+    returned, with reason codes and their Vietnamese explanations) and Tệp chi trả (the
+    payment files with their SHA-256).
+    """
     from openpyxl import Workbook
 
     workbook = Workbook()
     _write_summary(workbook, summary)
-    _add_sheet(workbook, "Theo xã", cashless_columns(by_commune), cashless_rows(by_commune))
-    _add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, exceptions)
-    _add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, files)
+    add_sheet(workbook, "Theo tỉnh", cashless_columns(by_province), cashless_rows(by_province))
+    add_sheet(workbook, "Theo xã", cashless_columns(by_commune), cashless_rows(by_commune))
+    add_sheet(workbook, ISSUES_SHEET, ISSUE_COLUMNS, [*exceptions, *rejections])
+    add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, files)
     return _workbook_bytes(workbook)
 
 
 def batch_xlsx(report: dict[str, Any]) -> bytes:
-    """Return a batch's workbook: Tổng hợp (batch and figures), Ngoại lệ, Tệp chi trả."""
+    """Return a batch's workbook: Tổng hợp (batch and figures), Ngoại lệ và từ chối (its open
+    exceptions and its rejected or returned payments, with reasons), Tệp chi trả."""
     from openpyxl import Workbook
 
     workbook = Workbook()
     workbook.remove(workbook.worksheets[0])
     figures = flat_figures(report["figures"])
-    _add_sheet(workbook, "Tổng hợp", [*BATCH_COLUMNS, *FIGURE_COLUMNS],
+    add_sheet(workbook, "Tổng hợp", [*BATCH_COLUMNS, *FIGURE_COLUMNS],
                [{**figures, **report["batch"]}])
-    _add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, report["exceptions"])
-    _add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, report["files"])
+    add_sheet(workbook, ISSUES_SHEET, ISSUE_COLUMNS,
+              [*report["exceptions"], *report.get("rejections", [])])
+    add_sheet(workbook, "Tệp chi trả", FILE_COLUMNS, report["files"])
     return _workbook_bytes(workbook)
 
 
@@ -118,5 +135,5 @@ def exceptions_xlsx(exceptions: Sequence[dict[str, Any]]) -> bytes:
 
     workbook = Workbook()
     workbook.remove(workbook.worksheets[0])
-    _add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, exceptions)
+    add_sheet(workbook, "Ngoại lệ", EXCEPTION_COLUMNS, exceptions)
     return _workbook_bytes(workbook)

@@ -125,7 +125,10 @@ def test_no_credentials_is_401_and_a_bank_user_is_403(api: tuple[Flask, Seeded])
     ("cashless?period=november", "period"),
     ("cashless?programme=lottery", "programme"),
     ("cashless?province=1", "province"),
+    ("cashless?province=99", "province"),
     ("cashless?commune=abc", "commune"),
+    ("cashless?province=01&commune=25747", "commune"),
+    ("cashless/trend?from=2026-01&to=2026-02&province=99", "province"),
     ("cashless?by=programme,bank", "by"),
     ("cashless?format=pdf", "format"),
     ("cashless?colour=red", "colour"),
@@ -142,12 +145,41 @@ def test_bad_parameters_are_422_naming_them(api: tuple[Flask, Seeded], query: st
     assert parameter in [e["parameter"] for e in response.json["errors"]]
 
 
+@pytest.mark.parametrize("query,parameter,known", [
+    ("province=99", "province", "79 Thành phố Hồ Chí Minh"),
+    ("province=1", "province", "01 Thành phố Hà Nội"),
+    ("province=01&commune=99999", "commune", "00004 Phường Ba Đình"),
+])
+def test_unknown_places_are_422_naming_the_known_codes(api: tuple[Flask, Seeded], query: str,
+                                                       parameter: str, known: str) -> None:
+    app, _ = api
+    response = get(app, f"/api/v1/reports/cashless?{query}")
+    assert response.status_code == 422 and response.json is not None
+    [error] = [e for e in response.json["errors"] if e["parameter"] == parameter]
+    assert any(known in message for message in error["messages"])
+
+
+@pytest.mark.parametrize("args,known", [
+    (["--province", "99"], "79 Thành phố Hồ Chí Minh"),
+    (["--province", "1"], "01 Thành phố Hà Nội"),
+    (["--province", "01", "--commune", "99999"], "00004 Phường Ba Đình"),
+])
+def test_cli_unknown_places_exit_1_naming_the_known_codes(api: tuple[Flask, Seeded],
+                                                          args: list[str], known: str) -> None:
+    app, _ = api
+    result = CliRun(app)("report", "cashless", "--period", "2026-11", *args)
+    assert result.exit_code == 1
+    assert known in result.output and "unknown" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_api_downloads_the_workbook_and_the_chart(api: tuple[Flask, Seeded]) -> None:
     app, _ = api
     xlsx = get(app, "/api/v1/reports/cashless?period=2026-11&format=xlsx")
     assert xlsx.status_code == 200
     book = load_workbook(io.BytesIO(xlsx.data))
-    assert book.sheetnames == ["Tổng hợp", "Theo xã", "Ngoại lệ", "Tệp chi trả"]
+    assert book.sheetnames == ["Tổng hợp", "Theo tỉnh", "Theo xã", "Ngoại lệ và từ chối",
+                               "Tệp chi trả"]
     png = get(app, "/api/v1/reports/cashless?format=png")
     assert (png.status_code, png.mimetype, png.data[:4]) == (200, "image/png", b"\x89PNG")
 
@@ -160,8 +192,8 @@ def test_cli_writes_files_and_tables(api: tuple[Flask, Seeded], tmp_path: Path) 
                  "--out", str(out))
     assert result.exit_code == 0, result.output
     summary = {r[0]: r[1] for r in load_workbook(out)["Tổng hợp"].iter_rows(values_only=True)}
-    assert summary["Đã chi trả (Paid, count)"] == expected(lambda i: i[2] == "2026-10")[
-        "paid_count"]
+    assert summary["Đã chi trả, số lệnh (Paid, payments)"] == expected(
+        lambda i: i[2] == "2026-10")["paid_count"]
     chart = tmp_path / "chart.png"
     assert run("report", "cashless", "--format", "png", "--out", str(chart)).exit_code == 0
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -169,7 +201,9 @@ def test_cli_writes_files_and_tables(api: tuple[Flask, Seeded], tmp_path: Path) 
     assert table.exit_code == 0
     assert "79 - Thành phố Hồ Chí Minh" in table.stdout and "Total" in table.stdout
     csv_out = run("report", "cashless", "--period", "2026-11", "--format", "csv")
-    assert csv_out.stdout.splitlines()[0].startswith("Người thụ hưởng đang hưởng")
+    csv_lines = csv_out.stdout.splitlines()
+    assert csv_lines[0].startswith("Phạm vi (Scope),")
+    assert len(csv_lines) == 2 and csv_lines[1].startswith("Tổng cộng (Total),")
     batch = run("report", "batch", str(seeded.batches["A"]), "--format", "xlsx",
                 "--out", str(tmp_path / "batch.xlsx"))
     assert batch.exit_code == 0

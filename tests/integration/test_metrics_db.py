@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from beneficiaries.models import Beneficiary, ListImport
+from beneficiaries.models import Beneficiary, BeneficiaryHistory, ListImport
 from disburse.core.errors import NotFound, ValidationFailed
 from disburse.payments.models import Batch, Instruction, PaymentFile
 from reconciliation import reports
@@ -60,6 +60,8 @@ INSTRUCTIONS: list[tuple[str, int, str, str, str | None, int, str]] = [
     ("C", 7, "2026-11", "cash", None, 750_000, "paid"),
     ("C", 8, "2026-11", "cash", "bank", 1_000_000, "paid"),
 ]
+#: The bank's reason of each refused state (AC04 account closed, AC06 account blocked).
+REASONS = {"rejected": "AC04", "returned": "AC06"}
 BATCHES = {"A": ("pension", "2026-10", "01"), "B": ("pension", "2026-11", "01"),
            "C": ("social_protection", "2026-11", "79")}
 
@@ -92,6 +94,15 @@ def seed(session: Session) -> Seeded:
             "account_idx": f"acc{serial}" if has_account else None,
             "source_import_id": import_id, "source_row": serial,
             "last_seen_import_id": import_id}]).scalar_one()
+    # the registry's history: everyone added in 2026-09, person 5 suspended then too
+    session.execute(insert(BeneficiaryHistory), [
+        {"beneficiary_id": people[serial], "version": 1, "change": "added", "changed": {},
+         "actor": "lan", "at": datetime(2026, 9, 1, tzinfo=UTC)} for serial in PEOPLE])
+    session.execute(insert(BeneficiaryHistory), [
+        {"beneficiary_id": people[serial], "version": 2, "change": "suspended",
+         "changed": {"status": {"from": "active", "to": "suspended"}}, "actor": "lan",
+         "at": datetime(2026, 9, 2, tzinfo=UTC)}
+        for serial, person in PEOPLE.items() if person[4] == "suspended"])
     batches = {key: session.execute(insert(Batch).returning(Batch.id), [{
         "programme": programme, "period": period, "province_code": province,
         "state": "submitted", "preparer": "lan", "requested_execution_date": date(2026, 11, 10),
@@ -106,7 +117,8 @@ def seed(session: Session) -> Seeded:
             "arrears_amount": 0, "channel": channel, "route": channel,
             "rerouted_from": rerouted, "creditor_name": f"NGUOI {serial}",
             "province_code": province, "commune_code": commune,
-            "end_to_end_id": f"E2E-{seq}", "state": state}]).scalar_one())
+            "end_to_end_id": f"E2E-{seq}", "state": state,
+            "reason_code": REASONS.get(state)}]).scalar_one())
     for key, route in (("A", "vcb"), ("C", "cash")):
         mine = [i for i in INSTRUCTIONS if i[0] == key and i[6] != "cancelled"]
         session.add(PaymentFile(
@@ -259,29 +271,45 @@ def test_an_unknown_state_is_an_error_not_a_figure(session: Session, seeded: See
 # --- reports ----------------------------------------------------------------------------------
 
 
-def test_xlsx_has_the_four_sheets_and_the_totals(session: Session, seeded: Seeded) -> None:
+def test_xlsx_has_the_five_sheets_and_the_totals(session: Session, seeded: Seeded) -> None:
     filters = MetricsFilter(period="2026-11")
     data = reports.cashless_xlsx(
         cashless_report(session, filters, (), load_targets()),
         cashless_report(session, filters, ("programme", "province", "commune")),
-        reports.open_exceptions(session), reports.payment_files(session, filters))
+        reports.open_exceptions(session), reports.payment_files(session, filters),
+        by_province=cashless_report(session, filters, ("province",)),
+        rejections=reports.rejections(session, filters))
     book = load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["Tổng hợp", "Theo xã", "Ngoại lệ", "Tệp chi trả"]
+    assert book.sheetnames == ["Tổng hợp", "Theo tỉnh", "Theo xã", "Ngoại lệ và từ chối",
+                               "Tệp chi trả"]
     summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(min_row=2, values_only=True)}
     want = expected(lambda i: i[2] == "2026-11")
-    assert summary["Số tiền lệnh chi (Instructed, VND)"] == want["instructed_amount"]
-    assert summary["Đã chi trả (Paid, count)"] == want["paid_count"]
+    assert summary["Lệnh chi, đồng (Instructed, VND)"] == want["instructed_amount"]
+    assert summary["Đã chi trả, số lệnh (Paid, payments)"] == want["paid_count"]
+    provinces = list(book["Theo tỉnh"].iter_rows(values_only=True))
+    assert [r[0] for r in provinces[1:]] == ["01 - Thành phố Hà Nội",
+                                             "79 - Thành phố Hồ Chí Minh", "Tổng cộng (Total)"]
+    paid_p = provinces[0].index("Đã chi trả, đồng (Paid, VND)")
+    # 2026-11 paid: Hà Nội 3,500,000 (P1); Hồ Chí Minh 500,000 + 750,000 + 1,000,000
+    assert [r[paid_p] for r in provinces[1:]] == [3_500_000, 2_250_000, 5_750_000]
     communes = list(book["Theo xã"].iter_rows(values_only=True))
     header = communes[0]
     assert header[0] == "Chương trình (Programme)"
-    paid = header.index("Số tiền đã chi trả (Paid, VND)")
+    assert header[2] == "Xã/phường (Commune)" and communes[1][2] == "00004 - Phường Ba Đình"
+    paid = header.index("Đã chi trả, đồng (Paid, VND)")
     assert communes[-1][0] == "Tổng cộng (Total)"
     assert sum(int(str(r[paid])) for r in communes[1:-1]) == want["paid_amount"]
     assert communes[-1][paid] == want["paid_amount"]
     money_cell = book["Theo xã"].cell(row=2, column=paid + 1)
     assert money_cell.number_format == "#,##0" and isinstance(money_cell.value, int)
-    assert [r[1] for r in book["Ngoại lệ"].iter_rows(min_row=2, values_only=True)] == [
-        "unknown_end_to_end_id", "amount_mismatch"]
+    issues = list(book["Ngoại lệ và từ chối"].iter_rows(values_only=True))
+    head = issues[0]
+    kinds = [(r[0], r[head.index("Mã lý do (Reason code)")]) for r in issues[1:]]
+    # two open exceptions, then 2026-11's one rejection (B, person 2, AC04)
+    assert kinds == [("Ngoại lệ (exception)", None), ("Ngoại lệ (exception)", None),
+                     ("Bị từ chối (rejected)", "AC04")]
+    assert issues[3][head.index("Giải thích (Explanation)")].startswith("Tài khoản đã đóng")
+    assert issues[3][head.index("Số tiền, đồng (Amount, VND)")] == 2_000_000
     files = list(book["Tệp chi trả"].iter_rows(values_only=True))
     assert files[0][3:] == ("MsgId (MsgId)", "Số giao dịch (NbOfTxs)",
                             "Tổng số tiền (CtrlSum, VND)", "SHA-256 (SHA-256)")
@@ -322,7 +350,9 @@ def test_batch_report_lists_files_figures_and_its_exceptions(session: Session,
     assert report["files"] == []
     assert [e["id"] for e in report["exceptions"]] == [seeded.exceptions[1]]
     book = load_workbook(io.BytesIO(reports.batch_xlsx(report)))
-    assert book.sheetnames == ["Tổng hợp", "Ngoại lệ", "Tệp chi trả"]
+    assert book.sheetnames == ["Tổng hợp", "Ngoại lệ và từ chối", "Tệp chi trả"]
+    assert [(r["kind"], r["reason_code"]) for r in report["rejections"]] == [
+        ("rejected", "AC04")]
     with pytest.raises(NotFound):
         reports.batch_report(session, 999_999)
 

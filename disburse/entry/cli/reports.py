@@ -6,8 +6,9 @@ Each command reads in one unit of work and prints (table, JSON, CSV) or writes a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import click
 from flask.cli import AppGroup
@@ -27,15 +28,26 @@ from reconciliation.metrics import (
     load_targets,
     parse_by,
 )
+from reconciliation.worklist import WorklistFilter, worklist, worklist_trend
 
 report_group = AppGroup("report", help="Cashless figures, exceptions and batch reports.")
 
 CASHLESS_FORMATS: Final = ("table", "json", "csv", "xlsx", "png")
 EXCEPTION_FORMATS: Final = ("table", "json", "csv", "xlsx")
 BATCH_FORMATS: Final = ("table", "json", "xlsx")
+WORKLIST_FORMATS: Final = ("json", "csv", "xlsx")
 #: How the PNG chart and the Theo xã sheet are grouped, whatever ``--by`` says.
 CHART_BY: Final = ("programme", "province")
 COMMUNE_BY: Final = ("programme", "province", "commune")
+PROVINCE_BY: Final = ("province",)
+
+
+def table_lang() -> str:
+    """The language of table headers: ``DISBURSE_LANG`` (vi or en), Vietnamese by default.
+
+    A small local reader: the shared CLI language helper is another module's.
+    """
+    return "en" if os.environ.get("DISBURSE_LANG", "vi").lower().startswith("en") else "vi"
 
 
 def _emit(data: bytes, out: Path | None, fmt: str) -> None:
@@ -78,12 +90,17 @@ def _cashless(session: Session, filters: MetricsFilter, by: tuple[str, ...]) -> 
 def _cashless_bytes(session: Session, filters: MetricsFilter, by: tuple[str, ...],
                     fmt: str) -> bytes:
     if fmt == "png":
-        return reports.cashless_png(cashless_report(session, filters, CHART_BY))
+        return reports.cashless_png(cashless_report(session, filters, CHART_BY, load_targets()))
     report = _cashless(session, filters, by)
     if fmt == "xlsx":
         by_commune = cashless_report(session, filters, COMMUNE_BY, load_targets())
-        return reports.cashless_xlsx(report, by_commune, reports.open_exceptions(session),
-                                     reports.payment_files(session, filters))
+        return reports.cashless_xlsx(
+            report, by_commune, reports.open_exceptions(session),
+            reports.payment_files(session, filters),
+            by_province=cashless_report(session, filters, PROVINCE_BY, load_targets()),
+            rejections=reports.rejections(session, filters))
+    if fmt == "table":
+        return (reports.cashless_table(report, table_lang()) + "\n").encode("utf-8")
     return reports.CASHLESS_TEXT_WRITERS[fmt](report)
 
 
@@ -128,7 +145,8 @@ def exceptions_command(state: str, kind: str | None, fmt: str, out: Path | None)
         echo_json({"total": len(items), "items": items})
         return
     columns = reports.EXCEPTION_COLUMNS
-    data = {"table": lambda: (reports.text_table(columns, items) + "\n").encode("utf-8"),
+    data = {"table": lambda: (reports.text_table(columns, items, table_lang()) + "\n")
+            .encode("utf-8"),
             "csv": lambda: reports.to_csv(columns, items),
             "xlsx": lambda: reports.exceptions_xlsx(items)}[fmt]()
     _emit(data, out, fmt)
@@ -147,5 +165,44 @@ def batch_command(batch_id: int, fmt: str, out: Path | None) -> None:
         echo_json(report)
         return
     data = (reports.batch_xlsx(report) if fmt == "xlsx"
-            else (reports.batch_table(report) + "\n").encode("utf-8"))
+            else (reports.batch_table(report, table_lang()) + "\n").encode("utf-8"))
     _emit(data, out, fmt)
+
+
+def _worklist_bytes(data: Any, fmt: str, period: str | None) -> bytes:
+    trend = isinstance(data, dict)
+    if fmt == "csv":
+        return reports.trend_csv(data) if trend else reports.worklist_csv(data)
+    return reports.trend_xlsx(data) if trend else reports.worklist_xlsx(data, period or "")
+
+
+@report_group.command("worklist")
+@click.option("--period", help="the month, YYYY-MM")
+@click.option("--from", "period_from", help="first month of the trend, YYYY-MM")
+@click.option("--to", "period_to", help="last month of the trend, YYYY-MM")
+@click.option("--province", help="2-digit province code")
+@click.option("--commune", help="5-digit commune code")
+@click.option("--format", "fmt", type=click.Choice(WORKLIST_FORMATS), default="json",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+def worklist_command(period: str | None, period_from: str | None, period_to: str | None,
+                     province: str | None, commune: str | None, fmt: str,
+                     out: Path | None) -> None:
+    """Who is still paid in cash or by a failed account, per commune, and what is missing.
+
+    With --from/--to: how many people each commune has on the list month by month.
+    """
+    if period and (period_from or period_to):
+        raise click.UsageError("give either --period or --from/--to, not both")
+    if not period and not (period_from and period_to):
+        raise click.UsageError("give --period YYYY-MM, or --from and --to for the trend")
+    filters = WorklistFilter(period=period, province=province, commune=commune,
+                             period_from=period_from, period_to=period_to)
+    with unit_of_work(services().session_factory) as session:
+        data: Any = (worklist(session, services().keyring(), filters) if period
+                     else worklist_trend(session, filters))
+    if fmt == "json":
+        echo_json(data if isinstance(data, dict) else {"period": period, "unit": "people",
+                                                       "total": len(data), "items": data})
+        return
+    _emit(_worklist_bytes(data, fmt, period), out, fmt)
