@@ -6,7 +6,6 @@ Each command reads in one unit of work and prints (table, JSON, CSV) or writes a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,6 +14,7 @@ from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from beneficiaries.programmes import PROGRAMMES
+from disburse.core.lang import current_lang
 from disburse.core.uow import unit_of_work
 from disburse.entry.cli.output import echo_json
 from disburse.entry.context import services
@@ -41,13 +41,6 @@ CHART_BY: Final = ("programme", "province")
 COMMUNE_BY: Final = ("programme", "province", "commune")
 PROVINCE_BY: Final = ("province",)
 
-
-def table_lang() -> str:
-    """The language of table headers: ``DISBURSE_LANG`` (vi or en), Vietnamese by default.
-
-    A small local reader: the shared CLI language helper is another module's.
-    """
-    return "en" if os.environ.get("DISBURSE_LANG", "vi").lower().startswith("en") else "vi"
 
 
 def _emit(data: bytes, out: Path | None, fmt: str) -> None:
@@ -100,7 +93,7 @@ def _cashless_bytes(session: Session, filters: MetricsFilter, by: tuple[str, ...
             by_province=cashless_report(session, filters, PROVINCE_BY, load_targets()),
             rejections=reports.rejections(session, filters))
     if fmt == "table":
-        return (reports.cashless_table(report, table_lang()) + "\n").encode("utf-8")
+        return (reports.cashless_table(report, current_lang().value) + "\n").encode("utf-8")
     return reports.CASHLESS_TEXT_WRITERS[fmt](report)
 
 
@@ -145,7 +138,7 @@ def exceptions_command(state: str, kind: str | None, fmt: str, out: Path | None)
         echo_json({"total": len(items), "items": items})
         return
     columns = reports.EXCEPTION_COLUMNS
-    data = {"table": lambda: (reports.text_table(columns, items, table_lang()) + "\n")
+    data = {"table": lambda: (reports.text_table(columns, items, current_lang().value) + "\n")
             .encode("utf-8"),
             "csv": lambda: reports.to_csv(columns, items),
             "xlsx": lambda: reports.exceptions_xlsx(items)}[fmt]()
@@ -165,7 +158,7 @@ def batch_command(batch_id: int, fmt: str, out: Path | None) -> None:
         echo_json(report)
         return
     data = (reports.batch_xlsx(report) if fmt == "xlsx"
-            else (reports.batch_table(report, table_lang()) + "\n").encode("utf-8"))
+            else (reports.batch_table(report, current_lang().value) + "\n").encode("utf-8"))
     _emit(data, out, fmt)
 
 
