@@ -16,11 +16,13 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     ForeignKey,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,6 +66,21 @@ TRANSITIONS: Final[dict[tuple[SubmissionEvent, SubmissionState], SubmissionState
 FINAL: Final = frozenset({_S.ACCEPTED, _S.REJECTED})
 #: States that may already have reached the bank: ask ``status`` before sending again.
 MAYBE_SENT: Final = frozenset({_S.UNKNOWN, _S.SENDING})
+#: States in which the file may have reached the bank, so that the bank can answer for its
+#: payments (a return file's records apply only to these).
+MAY_HAVE_REACHED: Final = frozenset({_S.SENDING.value, _S.ACCEPTED.value, _S.UNKNOWN.value})
+
+
+def on_route(route: str, bank_route: str) -> bool:
+    """Whether a submission's route belongs to a bank's route (``post-01`` to ``post``: a
+    cash route carries the province as a suffix)."""
+    return route == bank_route or route.startswith(f"{bank_route}-")
+
+
+def on_route_clause(bank_route: str) -> ColumnElement[bool]:
+    """:func:`on_route` as a SQL condition on ``submissions.route``."""
+    return or_(Submission.route == bank_route,
+               Submission.route.startswith(f"{bank_route}-", autoescape=True))
 
 
 def next_submission_state(state: SubmissionState | str,
@@ -161,6 +178,7 @@ class ReceivedReturnFile(Base):
 __all__ = [
     "FINAL",
     "MAYBE_SENT",
+    "MAY_HAVE_REACHED",
     "TRANSITIONS",
     "Bank",
     "ReceivedReturnFile",
@@ -170,4 +188,6 @@ __all__ = [
     "SubmissionEvent",
     "SubmissionState",
     "next_submission_state",
+    "on_route",
+    "on_route_clause",
 ]

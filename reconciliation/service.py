@@ -22,17 +22,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bank_adapters.models import (
+    MAY_HAVE_REACHED,
     Bank,
     ReceivedReturnFile,
     ReturnFileState,
     ReturnSource,
     Submission,
-    SubmissionState,
+    on_route_clause,
 )
 from disburse.core import audit
 from disburse.core.errors import NotFound
@@ -58,9 +59,6 @@ UNRELATED_RECORDS = 16
 #: Bytes a return file may spend on each record it may hold (a verbose camt.053 entry with
 #: remittance details stays well under this).
 BYTES_PER_RECORD = 4096
-#: Submission states in which a payment file may have reached the bank (it can answer it).
-_REACHED = (SubmissionState.SENDING.value, SubmissionState.ACCEPTED.value,
-            SubmissionState.UNKNOWN.value)
 
 
 class SignatureCheck(StrEnum):
@@ -309,9 +307,8 @@ def answerable_payments(session: Session, bank: Bank) -> tuple[int, int]:
         select(func.count(Instruction.id), func.count(func.distinct(Submission.id)))
         .select_from(Submission)
         .join(Instruction, Instruction.payment_file_id == Submission.payment_file_id)
-        .where(or_(Submission.route == bank.route,
-                   Submission.route.startswith(f"{bank.route}-", autoescape=True)),
-               Submission.state.in_(_REACHED))).one()
+        .where(on_route_clause(bank.route),
+               Submission.state.in_(sorted(MAY_HAVE_REACHED)))).one()
     return int(payments), int(files)
 
 

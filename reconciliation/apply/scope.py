@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bank_adapters.models import Submission, SubmissionState
+from bank_adapters.models import MAY_HAVE_REACHED, Submission, on_route
 from disburse.core.keyring import Keyring
 from disburse.payments.lifecycle import SENT
 from disburse.payments.models import Batch, Instruction, PaymentFile
@@ -36,10 +36,6 @@ from reconciliation.models import (
 )
 from reconciliation.records import ReturnRecord
 
-#: Submission states in which the file may have reached the bank: only then can the bank
-#: answer for its payments.
-_REACHED = frozenset({SubmissionState.SENDING.value, SubmissionState.ACCEPTED.value,
-                      SubmissionState.UNKNOWN.value})
 _SENT_BATCH = frozenset(state.value for state in SENT)
 #: Why an instruction may not be touched by the signer's records (None: it may).
 Scope = dict[int, ExceptionKind | None]
@@ -87,17 +83,14 @@ def _scope_of(batch_state: str, sent_by: str | None, submission_state: str | Non
     It may when the instruction's batch was sent and its payment file was submitted (and
     may have reached the bank) by the route of the signing bank.
     """
-    if batch_state not in _SENT_BATCH or sent_by is None or submission_state not in _REACHED:
+    if (batch_state not in _SENT_BATCH or sent_by is None
+            or submission_state not in MAY_HAVE_REACHED):
         return ExceptionKind.RECORD_FOR_UNSENT_INSTRUCTION
     if signer_route is None or not on_route(sent_by, signer_route):
         return ExceptionKind.RECORD_FROM_OTHER_BANK
     return None
 
 
-def on_route(route: str, bank_route: str) -> bool:
-    """Whether a payment file's route belongs to a bank's route (``post-01`` to ``post``:
-    a cash route carries the province as a suffix)."""
-    return route == bank_route or route.startswith(f"{bank_route}-")
 
 
 def _load_views(session: Session, keyring: Keyring, ids: Sequence[int],
